@@ -93,7 +93,9 @@ class Settings:
         """Build settings from ``env`` (default ``os.environ``); keyword overrides win."""
         source: Mapping[str, str] = os.environ if env is None else env
         values = _values_from_env(source)
-        values.update(overrides)
+        values.update({k: v for k, v in overrides.items() if v is not None})
+        if "models_dir" not in values and "data_dir" in values:
+            values["models_dir"] = Path(values["data_dir"]) / "models"
         settings = cls(**values)
         settings.validate()
         return settings
@@ -163,7 +165,12 @@ def _values_from_env(env: Mapping[str, str]) -> dict[str, Any]:
         values["api_keys"] = parse_keys(env[PREFIX + "API_KEYS"], PREFIX + "API_KEYS")
     if env.get(PREFIX + "MODERATOR_KEYS"):
         values["moderator_keys"] = parse_keys(env[PREFIX + "MODERATOR_KEYS"], PREFIX + "MODERATOR_KEYS")
-    if "data_dir" in values and "models_dir" not in values:
-        values["models_dir"] = values["data_dir"] / "models"
     values["thresholds"] = _parse_thresholds(env)
     return values
+
+
+def child_env(**settings: str) -> dict[str, str]:
+    """The environment for a child process: ours, with ``COMMENTMOD_<NAME>`` values replaced."""
+    env = dict(os.environ)
+    env.update({PREFIX + name.upper(): value for name, value in settings.items()})
+    return env

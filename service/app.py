@@ -1,0 +1,160 @@
+"""The aiohttp application factory. ``create_app(settings)`` does no I/O; clients open in cleanup_ctx."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
+
+from aiohttp import web
+from redis.asyncio import Redis
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import TimeoutError as RedisTimeoutError
+
+from service import http_comments, http_moderation
+from service.auth import KeyRing
+from service.httputil import (
+    COMMENT_ID,
+    ENQUEUER,
+    KEYRING,
+    KEYS,
+    REDIS,
+    REQUEST_ID,
+    SETTINGS,
+    STORE,
+    WAITER,
+    json_error,
+)
+from service.keys import Keys
+from service.logs import get_logger
+from service.queue import Enqueuer, QueueUnavailable
+from service.settings import Settings
+from service.store import DecisionStore
+from service.waiter import DecisionWaiter
+
+log = get_logger("commentmod.http")
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+
+def redis_client(url: str, timeout_s: float | None) -> Redis:
+    """A client with bounded socket timeouts, so a slow Redis turns into a clear 503, not a hang."""
+    return Redis.from_url(
+        url,
+        decode_responses=True,
+        socket_timeout=timeout_s,
+        socket_connect_timeout=timeout_s,
+        health_check_interval=30,
+        max_connections=256,
+    )
+
+
+async def _redis_ctx(app: web.Application) -> AsyncIterator[None]:
+    settings = app[SETTINGS]
+    assert settings.redis_url, "the CLI resolves the Redis URL before building the app"
+    redis = redis_client(settings.redis_url, settings.enqueue_timeout_s)
+    listener = redis_client(settings.redis_url, None)
+    keys = app[KEYS]
+    app[REDIS] = redis
+    app[STORE] = DecisionStore(redis, keys)
+    enqueuer = Enqueuer(redis, keys, settings.enqueue_timeout_s)
+    waiter = DecisionWaiter(listener, keys)
+    app[ENQUEUER], app[WAITER] = enqueuer, waiter
+    await enqueuer.start()
+    await waiter.start()
+    yield
+    await enqueuer.close()
+    await waiter.close()
+    await listener.aclose()
+    await redis.aclose()
+
+
+@web.middleware
+async def request_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """Bind a request id, turn every failure into a JSON error, write one canonical log line."""
+    import structlog
+
+    request_id = request.headers.get("X-Request-Id", "")[:64] or _new_request_id()
+    structlog.contextvars.clear_contextvars()
+    structlog.contextvars.bind_contextvars(request_id=request_id)
+    request[REQUEST_ID] = request_id
+    started = time.perf_counter()
+    status = 500
+    try:
+        response = await _guarded(request, handler)
+        status = response.status
+        response.headers["X-Request-Id"] = request_id
+        return response
+    finally:
+        log.info(
+            "http_request",
+            method=request.method,
+            path=request.match_info.route.resource.canonical if request.match_info.route.resource else "",
+            status=status,
+            duration_ms=round((time.perf_counter() - started) * 1000, 2),
+            comment_id=request.get(COMMENT_ID),
+        )
+
+
+async def _guarded(request: web.Request, handler: Handler) -> web.StreamResponse:
+    try:
+        return await handler(request)
+    except web.HTTPException as exc:
+        if exc.status >= 400 and exc.content_type != "application/json":
+            return json_error(exc.status, _http_error_code(exc.status), exc.reason)
+        raise
+    except (QueueUnavailable, RedisConnectionError, RedisTimeoutError) as exc:
+        log.warning("redis_unavailable", error=type(exc).__name__)
+        return json_error(503, "unavailable", "storage is unavailable, retry later", retry_after=2)
+    except Exception:
+        log.exception("unhandled_error")
+        return json_error(500, "internal_error", "unexpected error")
+
+
+def _http_error_code(status: int) -> str:
+    return {
+        400: "bad_request",
+        401: "unauthorized",
+        403: "forbidden",
+        404: "not_found",
+        405: "method_not_allowed",
+        413: "payload_too_large",
+        415: "unsupported_media_type",
+    }.get(status, "error")
+
+
+def _new_request_id() -> str:
+    import secrets
+
+    return secrets.token_hex(8)
+
+
+async def healthz(_: web.Request) -> web.Response:
+    return web.json_response({"status": "ok"})
+
+
+async def readyz(request: web.Request) -> web.Response:
+    redis, keys, settings = request.app[REDIS], request.app[KEYS], request.app[SETTINGS]
+    try:
+        await redis.ping()
+        beats = await redis.hvals(keys.workers)
+    except (RedisConnectionError, RedisTimeoutError):
+        return web.json_response({"status": "unavailable", "redis": False, "workers": 0}, status=503)
+    now = time.time()
+    fresh = sum(1 for beat in beats if now - float(beat) <= settings.heartbeat_ttl_s)
+    ok = fresh > 0
+    body = {"status": "ready" if ok else "no_workers", "redis": True, "workers": fresh}
+    return web.json_response(body, status=200 if ok else 503)
+
+
+def create_app(settings: Settings) -> web.Application:
+    """Build the application; opening Redis happens later, in cleanup_ctx."""
+    app = web.Application(middlewares=[request_middleware], client_max_size=settings.max_body_bytes)
+    app[SETTINGS] = settings
+    app[KEYS] = Keys(settings.stream_prefix)
+    app[KEYRING] = KeyRing(settings.api_keys, settings.moderator_keys)
+    app.cleanup_ctx.append(_redis_ctx)
+    app.router.add_get("/healthz", healthz)
+    app.router.add_get("/readyz", readyz)
+    http_comments.add_routes(app)
+    http_moderation.add_routes(app)
+    return app

@@ -1,0 +1,141 @@
+"""Site-facing endpoints: post a comment, read its status and verdict."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import hashlib
+import json
+import re
+import time
+from typing import Any
+from urllib.parse import parse_qsl
+
+from aiohttp import web
+
+from service.httputil import (
+    COMMENT_ID,
+    ENQUEUER,
+    REQUEST_ID,
+    SETTINGS,
+    STORE,
+    WAITER,
+    ApiError,
+    decode_text,
+    read_body,
+    require,
+)
+from service.models import CommentFields, CommentRecord, is_comment_id, new_comment_id
+from service.queue import EnqueueRequest
+from service.validation import form_to_payload, validate_comment
+
+_PREFER_WAIT = re.compile(r"(?:^|[,;\s])wait=(\d{1,3}(?:\.\d{1,3})?)(?:$|[,;\s])")
+_JSON_TYPES = {"application/json"}
+_FORM_TYPES = {"application/x-www-form-urlencoded"}
+
+
+def _parse_payload(content_type: str, text: str) -> dict[str, Any]:
+    if content_type in _JSON_TYPES:
+        try:
+            payload = json.loads(text)
+        except (ValueError, RecursionError) as exc:
+            raise ApiError(400, "invalid_json", "the body is not valid JSON") from exc
+        if not isinstance(payload, dict):
+            raise ApiError(400, "invalid_json", "the body must be a JSON object")
+        return payload
+    try:
+        pairs = parse_qsl(text, keep_blank_values=True, strict_parsing=False, max_num_fields=100)
+    except ValueError as exc:
+        raise ApiError(400, "invalid_form", "the form body could not be parsed") from exc
+    payload, errors = form_to_payload(pairs)
+    if errors:
+        raise ApiError(422, "validation_failed", "some fields are invalid", fields=errors)
+    return payload
+
+
+async def _read_comment(request: web.Request) -> CommentFields:
+    content_type = request.content_type.lower()
+    if content_type not in _JSON_TYPES | _FORM_TYPES:
+        raise ApiError(415, "unsupported_media_type", "send application/json or a url-encoded form")
+    raw = await read_body(request, request.app[SETTINGS].max_body_bytes)
+    payload = _parse_payload(content_type, decode_text(raw))
+    result = validate_comment(payload)
+    if isinstance(result, dict):
+        raise ApiError(422, "validation_failed", "some fields are invalid", fields=result)
+    return result
+
+
+def _idempotency_key(request: web.Request) -> str | None:
+    raw = request.headers.get("Idempotency-Key")
+    if raw is None:
+        return None
+    if not 1 <= len(raw) <= 255 or not raw.isprintable():
+        raise ApiError(400, "invalid_idempotency_key", "Idempotency-Key: 1 to 255 printable characters")
+    return hashlib.sha256(raw.encode()).hexdigest()
+
+
+def _wait_seconds(request: web.Request) -> float:
+    match = _PREFER_WAIT.search(request.headers.get("Prefer", ""))
+    if not match:
+        return 0.0
+    return min(float(match.group(1)), request.app[SETTINGS].wait_max_s)
+
+
+async def post_comment(request: web.Request) -> web.Response:
+    site = require(request, "site").name
+    fields = await _read_comment(request)
+    idem = _idempotency_key(request)
+    payload_hash = hashlib.sha256(fields.to_json().encode()).hexdigest()
+    now = time.time()
+    result = await request.app[ENQUEUER].enqueue(
+        EnqueueRequest(new_comment_id(now), site, fields, now, request[REQUEST_ID], idem, payload_hash)
+    )
+    request[COMMENT_ID] = result.comment_id
+    if not result.created and result.payload_hash != payload_hash:
+        raise ApiError(
+            422, "idempotency_key_reused", "this Idempotency-Key was used with a different payload"
+        )
+    wait = _wait_seconds(request)
+    record = await _wait_for_decision(request, result.comment_id, wait) if wait else None
+    headers = {"Location": f"/v1/comments/{result.comment_id}"}
+    if wait:
+        headers["Preference-Applied"] = f"wait={wait:g}"
+    if record is not None and record.status != "pending":
+        return web.json_response(record.public(), status=200, headers=headers)
+    status = "pending" if record is None else record.status
+    return web.json_response({"id": result.comment_id, "status": status}, status=202, headers=headers)
+
+
+async def _wait_for_decision(request: web.Request, comment_id: str, wait: float) -> CommentRecord | None:
+    """Wait up to ``wait`` seconds; a pub/sub nudge wakes us early, a slow poll covers lost nudges."""
+    store, waiter = request.app[STORE], request.app[WAITER]
+    deadline = time.monotonic() + wait
+    record = None
+    while True:
+        future = waiter.register(comment_id)
+        try:
+            record = await store.get(comment_id)
+            remaining = deadline - time.monotonic()
+            if (record is not None and record.status != "pending") or remaining <= 0:
+                return record
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(future, min(remaining, 1.0))
+        finally:
+            waiter.unregister(comment_id, future)
+
+
+async def get_comment(request: web.Request) -> web.Response:
+    site = require(request, "site").name
+    comment_id = request.match_info["comment_id"]
+    record = None
+    if is_comment_id(comment_id):
+        request[COMMENT_ID] = comment_id
+        record = await request.app[STORE].get(comment_id)
+    if record is None or record.site != site:
+        raise ApiError(404, "not_found", "no such comment")
+    return web.json_response(record.public())
+
+
+def add_routes(app: web.Application) -> None:
+    app.router.add_post("/v1/comments", post_comment)
+    app.router.add_get("/v1/comments/{comment_id}", get_comment)

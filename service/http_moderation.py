@@ -1,0 +1,128 @@
+"""Moderator endpoints: the held queue, one comment with its audit trail, approve and reject."""
+
+from __future__ import annotations
+
+import json
+import re
+
+from aiohttp import web
+
+from service.httputil import (
+    COMMENT_ID,
+    SETTINGS,
+    STORE,
+    ApiError,
+    decode_text,
+    read_body,
+    require,
+)
+from service.models import is_comment_id
+from service.store import Conflict, NotFound
+
+_CURSOR = re.compile(r"^\d{1,15}:[0-9a-f]{28}$")
+NOTE_MAX = 2000
+
+
+def _limit(request: web.Request) -> int:
+    raw = request.query.get("limit", "50")
+    if not raw.isdigit() or not 1 <= int(raw) <= 200:
+        raise ApiError(422, "validation_failed", "bad query", fields={"limit": "an integer from 1 to 200"})
+    return int(raw)
+
+
+async def queue(request: web.Request) -> web.Response:
+    require(request, "moderator")
+    limit = _limit(request)
+    cursor = request.query.get("cursor") or None
+    if cursor is not None and not _CURSOR.match(cursor):
+        raise ApiError(422, "validation_failed", "bad query", fields={"cursor": "not a cursor from this API"})
+    store = request.app[STORE]
+    page = await store.held_page(limit, cursor)
+    return web.json_response(
+        {
+            "items": [record.for_moderator() for record in page.items],
+            "next_cursor": page.next_cursor,
+            "held_total": await store.held_count(),
+        }
+    )
+
+
+def _comment_id(request: web.Request) -> str:
+    comment_id = request.match_info["comment_id"]
+    if not is_comment_id(comment_id):
+        raise ApiError(404, "not_found", "no such comment")
+    request[COMMENT_ID] = comment_id
+    return comment_id
+
+
+async def get_for_moderator(request: web.Request) -> web.Response:
+    require(request, "moderator")
+    comment_id = _comment_id(request)
+    store = request.app[STORE]
+    record = await store.get(comment_id)
+    if record is None:
+        raise ApiError(404, "not_found", "no such comment")
+    body = record.for_moderator()
+    if request.query.get("include") == "email":
+        body["email"] = record.fields.email
+    body["audit"] = await store.audit_trail(comment_id)
+    return web.json_response(body)
+
+
+async def _note(request: web.Request) -> str | None:
+    raw = await read_body(request, request.app[SETTINGS].max_body_bytes)
+    if not raw.strip():
+        return None
+    if request.content_type != "application/json":
+        raise ApiError(415, "unsupported_media_type", "send application/json")
+    try:
+        payload = json.loads(decode_text(raw))
+    except (ValueError, RecursionError) as exc:
+        raise ApiError(400, "invalid_json", "the body is not valid JSON") from exc
+    if not isinstance(payload, dict):
+        raise ApiError(400, "invalid_json", "the body must be a JSON object")
+    errors = {k: "unknown field" for k in payload if k != "note"}
+    note = payload.get("note")
+    if note is not None and (not isinstance(note, str) or len(note) > NOTE_MAX):
+        errors["note"] = f"a string of at most {NOTE_MAX} characters"
+    elif isinstance(note, str):
+        try:
+            note.encode("utf-8")
+        except UnicodeEncodeError:
+            errors["note"] = "contains invalid unicode (lone surrogate)"
+    if errors:
+        raise ApiError(422, "validation_failed", "some fields are invalid", fields=errors)
+    return note
+
+
+async def _act(request: web.Request, approve: bool) -> web.Response:
+    moderator = require(request, "moderator").name
+    comment_id = _comment_id(request)
+    note = await _note(request)
+    store = request.app[STORE]
+    try:
+        await store.moderate(comment_id, moderator, approve, note)
+    except NotFound as exc:
+        raise ApiError(404, "not_found", "no such comment") from exc
+    except Conflict as exc:
+        raise ApiError(409, "conflict", f"comment is {exc.status}, not held", status=exc.status) from exc
+    record = await store.get(comment_id)
+    assert record is not None
+    body = record.for_moderator()
+    body["audit"] = await store.audit_trail(comment_id)
+    return web.json_response(body)
+
+
+async def approve(request: web.Request) -> web.Response:
+    return await _act(request, approve=True)
+
+
+async def reject(request: web.Request) -> web.Response:
+    return await _act(request, approve=False)
+
+
+def add_routes(app: web.Application) -> None:
+    app.router.add_get("/v1/moderation/queue", queue)
+    app.router.add_get("/v1/moderation/comments/{comment_id}", get_for_moderator)
+    app.router.add_post("/v1/moderation/comments/{comment_id}/approve", approve)
+    app.router.add_post("/v1/moderation/comments/{comment_id}/reject", reject)

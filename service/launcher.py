@@ -1,0 +1,173 @@
+"""Process wiring for the CLI: the embedded Redis, dev keys, the API server and ``commentmod up``."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import secrets
+import subprocess
+import sys
+from pathlib import Path
+
+import redis as redis_sync
+from aiohttp import web
+
+from service.app import create_app, redis_client
+from service.keys import Keys
+from service.logs import get_logger
+from service.redis_server import EmbeddedRedis
+from service.settings import Settings, child_env
+
+log = get_logger("commentmod.launcher")
+
+URL_FILE = "redis.url"
+DEV_KEYS_FILE = "dev-keys.json"
+
+
+def resolve_redis_url(settings: Settings) -> str:
+    """COMMENTMOD_REDIS_URL, else the embedded Redis of a running ``commentmod up`` in the data dir."""
+    if settings.redis_url:
+        return settings.redis_url
+    url_file = settings.data_dir / URL_FILE
+    if url_file.exists():
+        url = url_file.read_text().strip()
+        try:
+            if redis_sync.Redis.from_url(url, socket_timeout=2).ping():
+                return url
+        except redis_sync.ConnectionError:
+            pass
+    raise SystemExit(
+        "commentmod: set COMMENTMOD_REDIS_URL, or start `commentmod up` with this --data-dir first"
+    )
+
+
+def dev_keys(data_dir: Path) -> dict[str, dict[str, str]]:
+    """Create (once) and return a dev site key and a dev moderator key stored under the data dir."""
+    path = data_dir / DEV_KEYS_FILE
+    if path.exists():
+        return dict(json.loads(path.read_text()))
+    keys = {
+        "site": {"name": "dev-site", "key": "site_" + secrets.token_urlsafe(24)},
+        "moderator": {"name": "dev-moderator", "key": "mod_" + secrets.token_urlsafe(24)},
+    }
+    data_dir.mkdir(parents=True, exist_ok=True)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as fh:
+        json.dump(keys, fh, indent=2)
+    return keys
+
+
+def _with_dev_keys(settings: Settings) -> tuple[Settings, dict[str, dict[str, str]] | None]:
+    if settings.api_keys or settings.moderator_keys:
+        return settings, None
+    keys = dev_keys(settings.data_dir)
+    return (
+        settings.with_(
+            api_keys={keys["site"]["key"]: keys["site"]["name"]},
+            moderator_keys={keys["moderator"]["key"]: keys["moderator"]["name"]},
+        ),
+        keys,
+    )
+
+
+def _banner(settings: Settings, keys: dict[str, dict[str, str]] | None) -> str:
+    base = f"http://{settings.host}:{settings.port}"
+    site_key = keys["site"]["key"] if keys else "<your site key>"
+    mod_key = keys["moderator"]["key"] if keys else "<your moderator key>"
+    lines = [
+        f"commentmod is up on {base}  (Redis: {settings.redis_url})",
+    ]
+    if keys:
+        lines.append(f"dev keys (stored in {settings.data_dir / DEV_KEYS_FILE}):")
+        lines.append(f"  site key:      {site_key}")
+        lines.append(f"  moderator key: {mod_key}")
+    lines += [
+        "try:",
+        f"  curl -s -X POST {base}/v1/comments -H 'Authorization: Bearer {site_key}' \\",
+        "    -H 'Content-Type: application/json' -H 'Prefer: wait=5' \\",
+        """    -d '{"name": "Ada", "email": "ada@example.org", "body": "Thanks, a clear article."}'""",
+        f"  curl -s {base}/v1/moderation/queue -H 'Authorization: Bearer {mod_key}'",
+    ]
+    return "\n".join(lines)
+
+
+def _serve(settings: Settings, reuse_port: bool = False) -> None:
+    web.run_app(
+        create_app(settings),
+        host=settings.host,
+        port=settings.port,
+        reuse_port=reuse_port,
+        shutdown_timeout=settings.drain_timeout_s,
+        access_log=None,
+        print=None,
+    )
+
+
+def run_api(settings: Settings, processes: int = 1, reuse_port: bool = False) -> int:
+    """Serve the API; with ``processes`` > 1, that many processes share the port (SO_REUSEPORT)."""
+    settings = settings.with_(redis_url=resolve_redis_url(settings))
+    if processes <= 1:
+        _serve(settings, reuse_port=reuse_port)
+        return 0
+    command = [sys.executable, "-m", "service.cli", "api", "--processes", "1", "--reuse-port"]
+    env = child_env(redis_url=settings.redis_url or "", host=settings.host, port=str(settings.port))
+    children = [subprocess.Popen(command, env=env) for _ in range(processes)]
+    return _wait_children(children)
+
+
+def _wait_children(children: list[subprocess.Popen[bytes]]) -> int:
+    try:
+        return max(child.wait() for child in children)
+    except KeyboardInterrupt:
+        for child in children:
+            child.terminate()
+        return max(child.wait() for child in children)
+
+
+def run_up(settings: Settings) -> int:
+    """Embedded Redis (unless COMMENTMOD_REDIS_URL) + one worker process + the API in this process."""
+    embedded = None
+    if not settings.redis_url:
+        embedded = EmbeddedRedis(settings.data_dir, settings.redis_fsync)
+        settings = settings.with_(redis_url=embedded.start())
+        (settings.data_dir / URL_FILE).write_text(settings.redis_url or "")
+    settings, keys = _with_dev_keys(settings)
+    worker = subprocess.Popen(
+        [sys.executable, "-m", "service.cli", "worker"],
+        env=child_env(redis_url=settings.redis_url or "", data_dir=str(settings.data_dir)),
+    )
+    try:
+        print(_banner(settings, keys), file=sys.stderr, flush=True)
+        _serve(settings)
+    finally:
+        worker.terminate()  # first SIGTERM: the worker drains its batch
+        try:
+            worker.wait(settings.drain_timeout_s + 5)
+        except subprocess.TimeoutExpired:
+            worker.kill()
+        if embedded is not None:
+            (settings.data_dir / URL_FILE).unlink(missing_ok=True)
+            embedded.stop()
+    return 0
+
+
+def deadletters(settings: Settings, action: str, ids: list[str]) -> int:
+    from workers import deadletter
+
+    url = resolve_redis_url(settings)
+
+    async def go() -> int:
+        redis = redis_client(url, 10)
+        keys = Keys(settings.stream_prefix)
+        try:
+            if action == "list":
+                for entry in await deadletter.list_dead(redis, keys, count=10_000):
+                    print(json.dumps(entry))
+                return 0
+            print(json.dumps({"requeued": await deadletter.requeue(redis, keys, ids or None)}))
+            return 0
+        finally:
+            await redis.aclose()
+
+    return asyncio.run(go())

@@ -1,0 +1,148 @@
+"""Typed records that cross process boundaries, with their JSON forms (never pickle)."""
+
+from __future__ import annotations
+
+import json
+import secrets
+import time
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+STATUSES = ("pending", "published", "held", "rejected")
+ID_LENGTH = 28  # 12 hex digits of milliseconds + 16 random hex digits
+
+
+def new_comment_id(now: float | None = None) -> str:
+    """A sortable, unguessable id: creation time in ms (hex) followed by 64 random bits."""
+    ms = int((time.time() if now is None else now) * 1000)
+    return f"{ms:012x}{secrets.token_hex(8)}"
+
+
+def is_comment_id(value: str) -> bool:
+    return len(value) == ID_LENGTH and all(ch in "0123456789abcdef" for ch in value)
+
+
+def iso(ts: float | None) -> str | None:
+    if ts is None:
+        return None
+    return datetime.fromtimestamp(ts, tz=UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+@dataclass(frozen=True, slots=True)
+class CommentFields:
+    """A validated comment as the website sent it (body kept exactly as sent)."""
+
+    name: str
+    email: str
+    body: str
+    thread: str | None = None
+    parent_id: str | None = None
+    author_url: str | None = None
+    ip: str | None = None
+    user_agent: str | None = None
+    referrer: str | None = None
+    client_ref: str | None = None
+    honeypot: str | None = None
+    form_elapsed_ms: int | None = None
+
+    def to_json(self) -> str:
+        return json.dumps({k: v for k, v in asdict(self).items() if v is not None}, ensure_ascii=False)
+
+    @classmethod
+    def from_json(cls, raw: str) -> CommentFields:
+        return cls(**json.loads(raw))
+
+
+@dataclass(frozen=True, slots=True)
+class StreamJob:
+    """One stream entry: which comment to score, and the request that brought it."""
+
+    comment_id: str
+    request_id: str
+    message_id: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class Decision:
+    """The verdict a worker (or the dead-letter path) stores for a comment."""
+
+    verdict: str  # publish | hold
+    scores: dict[str, float]
+    reasons: list[dict[str, Any]]
+    signals: list[dict[str, Any]] = field(default_factory=list)
+    models: dict[str, str] = field(default_factory=dict)
+    attempt: int = 1
+
+    @property
+    def status(self) -> str:
+        return "published" if self.verdict == "publish" else "held"
+
+    def to_json(self) -> str:
+        return json.dumps(asdict(self), ensure_ascii=False)
+
+    @classmethod
+    def from_json(cls, raw: str) -> Decision:
+        return cls(**json.loads(raw))
+
+
+@dataclass(frozen=True, slots=True)
+class CommentRecord:
+    """A comment as stored: fields, site, status and (once decided) its decision."""
+
+    id: str
+    site: str
+    status: str
+    created_at: float
+    fields: CommentFields
+    request_id: str = ""
+    decision: Decision | None = None
+    decided_by: str | None = None
+    decided_at: float | None = None
+
+    @classmethod
+    def from_hash(cls, comment_id: str, data: dict[str, str]) -> CommentRecord:
+        raw_decision = data.get("decision")
+        decided_at = data.get("decided_at")
+        return cls(
+            id=comment_id,
+            site=data["site"],
+            status=data["status"],
+            created_at=float(data["created_at"]),
+            fields=CommentFields.from_json(data["comment"]),
+            request_id=data.get("request_id", ""),
+            decision=Decision.from_json(raw_decision) if raw_decision else None,
+            decided_by=data.get("decided_by") or None,
+            decided_at=float(decided_at) if decided_at else None,
+        )
+
+    def public(self) -> dict[str, Any]:
+        """The site-facing view: status, verdict, scores and reasons, no personal data."""
+        d = self.decision
+        out: dict[str, Any] = {
+            "id": self.id,
+            "status": self.status,
+            "verdict": d.verdict if d else None,
+            "scores": d.scores if d else {},
+            "reasons": d.reasons if d else [],
+            "signals": d.signals if d else [],
+            "models": d.models if d else {},
+            "decided_by": self.decided_by,
+            "created_at": iso(self.created_at),
+            "decided_at": iso(self.decided_at),
+            "thread": self.fields.thread,
+            "client_ref": self.fields.client_ref,
+        }
+        return out
+
+    def for_moderator(self) -> dict[str, Any]:
+        """The moderator view adds the author's name and the comment body (email only on demand)."""
+        out = self.public()
+        out.update(
+            site=self.site,
+            name=self.fields.name,
+            body=self.fields.body,
+            parent_id=self.fields.parent_id,
+            author_url=self.fields.author_url,
+        )
+        return out

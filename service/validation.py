@@ -1,0 +1,209 @@
+"""Validation of a posted comment: every bad field is named at once, nothing raises past here.
+
+``validate_comment(payload)`` returns either ``CommentFields`` or a ``{field: message}`` dict.
+Email syntax is checked with ``email-validator`` without DNS (no network on the request path).
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import unicodedata
+from collections.abc import Callable, Mapping
+from typing import Any
+from urllib.parse import urlsplit
+
+from email_validator import EmailNotValidError, validate_email
+
+from service.models import CommentFields
+
+NAME_MAX = 100
+EMAIL_MAX = 254
+BODY_MAX = 10_000
+
+# Optional string fields and their length limits.
+_OPTIONAL_LIMITS: dict[str, int] = {
+    "thread": 2048,
+    "parent_id": 128,
+    "author_url": 2048,
+    "ip": 64,
+    "user_agent": 1024,
+    "referrer": 2048,
+    "client_ref": 256,
+    "honeypot": 1024,
+}
+KNOWN_FIELDS = frozenset({"name", "email", "body", "form_elapsed_ms", *_OPTIONAL_LIMITS})
+
+# Field names of a WordPress-style comment form, accepted when a site forwards its form as it came.
+FORM_ALIASES: dict[str, str] = {
+    "author": "name",
+    "comment": "body",
+    "url": "author_url",
+    "comment_post_ID": "thread",
+    "comment_parent": "parent_id",
+}
+# Form controls that carry no comment data (the submit button, the cookie-consent box).
+FORM_IGNORED = frozenset({"submit", "wp-comment-cookies-consent"})
+
+_BIDI_AND_INVISIBLE = frozenset(
+    "\u200b\u200c\u200d\u200e\u200f\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069\u2060\ufeff"
+)
+
+
+def _is_encodable(value: str) -> bool:
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:  # lone surrogates from JSON escapes
+        return False
+    return True
+
+
+def _has_control(value: str, allow_newlines: bool) -> bool:
+    allowed = "\t\n\r" if allow_newlines else ""
+    return any(
+        (unicodedata.category(ch) == "Cc" and ch not in allowed) or ch in _BIDI_AND_INVISIBLE for ch in value
+    )
+
+
+def _check_string(value: Any) -> str | None:
+    if not isinstance(value, str):
+        return "must be a string"
+    if not _is_encodable(value):
+        return "contains invalid unicode (lone surrogate)"
+    return None
+
+
+def _validate_name(value: Any) -> tuple[str | None, str | None]:
+    problem = _check_string(value)
+    if problem:
+        return None, problem
+    name = value.strip()
+    if not name:
+        return None, "required"
+    if len(name) > NAME_MAX:
+        return None, f"must be at most {NAME_MAX} characters"
+    if _has_control(name, allow_newlines=False):
+        return None, "must not contain control characters"
+    return name, None
+
+
+def _validate_email(value: Any) -> tuple[str | None, str | None]:
+    problem = _check_string(value)
+    if problem:
+        return None, problem
+    email = value.strip()
+    if not email:
+        return None, "required"
+    if len(email) > EMAIL_MAX:
+        return None, f"must be at most {EMAIL_MAX} characters"
+    try:
+        checked = validate_email(email, check_deliverability=False)
+    except EmailNotValidError as exc:
+        return None, f"not a valid email address: {exc}"
+    return checked.normalized, None
+
+
+def _validate_body(value: Any) -> tuple[str | None, str | None]:
+    problem = _check_string(value)
+    if problem:
+        return None, problem
+    if not value.strip():
+        return None, "required"
+    if len(value) > BODY_MAX:
+        return None, f"must be at most {BODY_MAX} characters"
+    # Bidi and zero-width characters are allowed in the body (scoring folds them away);
+    # C0/C1 control characters other than tab and newlines are not.
+    if any(unicodedata.category(ch) == "Cc" and ch not in "\t\n\r" for ch in value):
+        return None, "must not contain control characters"
+    return value, None
+
+
+def _validate_optional(field: str, value: Any) -> tuple[str | None, str | None]:
+    problem = _check_string(value)
+    if problem:
+        return None, problem
+    text = value.strip()
+    if len(text) > _OPTIONAL_LIMITS[field]:
+        return None, f"must be at most {_OPTIONAL_LIMITS[field]} characters"
+    if field != "honeypot" and _has_control(text, allow_newlines=False):
+        return None, "must not contain control characters"
+    return (text or None), _FIELD_CHECKS.get(field, _no_check)(text)
+
+
+def _no_check(_: str) -> str | None:
+    return None
+
+
+def _check_ip(text: str) -> str | None:
+    if not text:
+        return None
+    try:
+        ipaddress.ip_address(text)
+    except ValueError:
+        return "not an IP address"
+    return None
+
+
+def _check_url(text: str) -> str | None:
+    if not text:
+        return None
+    try:
+        parts = urlsplit(text)
+    except ValueError:
+        return "not a URL"
+    if parts.scheme not in {"http", "https"} or not parts.netloc:
+        return "must be an http or https URL"
+    return None
+
+
+_FIELD_CHECKS: dict[str, Callable[[str], str | None]] = {"ip": _check_ip, "author_url": _check_url}
+
+
+def _validate_elapsed(value: Any) -> tuple[int | None, str | None]:
+    if isinstance(value, bool):
+        return None, "must be a non-negative integer (milliseconds)"
+    if isinstance(value, str) and value.strip().isdigit() and len(value.strip()) <= 12:
+        value = int(value.strip())
+    if not isinstance(value, int) or value < 0 or value > 10**12:
+        return None, "must be a non-negative integer (milliseconds)"
+    return value, None
+
+
+def validate_comment(payload: Mapping[str, Any]) -> CommentFields | dict[str, str]:
+    """Check every field; return the clean comment, or every problem keyed by field name."""
+    errors: dict[str, str] = {f: "unknown field" for f in payload if f not in KNOWN_FIELDS}
+    clean: dict[str, Any] = {}
+    for field, check in (("name", _validate_name), ("email", _validate_email), ("body", _validate_body)):
+        value, problem = check(payload.get(field, ""))
+        if problem:
+            errors[field] = problem
+        clean[field] = value
+    for field in _OPTIONAL_LIMITS:
+        if payload.get(field) is None:
+            continue
+        value, problem = _validate_optional(field, payload[field])
+        if problem:
+            errors[field] = problem
+        clean[field] = value
+    if payload.get("form_elapsed_ms") is not None:
+        elapsed, problem = _validate_elapsed(payload["form_elapsed_ms"])
+        if problem:
+            errors["form_elapsed_ms"] = problem
+        clean["form_elapsed_ms"] = elapsed
+    if errors:
+        return errors
+    return CommentFields(**clean)
+
+
+def form_to_payload(pairs: list[tuple[str, str]]) -> tuple[dict[str, Any], dict[str, str]]:
+    """Map an HTML form's fields (canonical names or WordPress names) onto the API's field names."""
+    payload: dict[str, Any] = {}
+    errors: dict[str, str] = {}
+    for raw_name, value in pairs:
+        if raw_name in FORM_IGNORED:
+            continue
+        field = FORM_ALIASES.get(raw_name, raw_name)
+        if field in payload:
+            errors[field] = "given more than once"
+            continue
+        payload[field] = value
+    return payload, errors

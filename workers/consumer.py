@@ -1,0 +1,259 @@
+"""The scoring worker: read the stream in batches, score off the event loop, store, then acknowledge.
+
+Delivery is at least once. A message is acknowledged only after its decision is stored (or it was
+already decided: the fenced store makes redelivery a no-op). Every processing attempt is counted in
+Redis; a message that reaches ``max_deliveries`` goes to the dead-letter stream and its comment is held
+with ``scoring_failed``. Entries idle past ``claim_idle_ms`` (a worker died or stalled) are reclaimed
+with XAUTOCLAIM by any worker. On stop, the current batch finishes; unread or unfinished entries stay
+in the group's pending list for the others.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from concurrent.futures import Executor
+from dataclasses import dataclass
+
+from redis.asyncio import Redis
+from redis.exceptions import ResponseError
+
+from service.keys import Keys
+from service.logs import get_logger
+from service.models import CommentRecord, Decision, StreamJob
+from service.settings import Settings
+from service.store import DecisionStore
+from workers import deadletter
+from workers.policy import Verdict, decide
+from workers.scoring.history import history_signals, remember_spam_domains
+from workers.scoring.pipeline import ScoringPipeline
+from workers.scoring.types import CommentText, Scores, Signal
+
+log = get_logger("commentmod.worker")
+
+
+@dataclass(frozen=True, slots=True)
+class Work:
+    job: StreamJob
+    record: CommentRecord
+    attempt: int
+
+
+def to_comment_text(record: CommentRecord) -> CommentText:
+    f = record.fields
+    return CommentText(
+        id=record.id,
+        body=f.body,
+        name=f.name,
+        email=f.email,
+        thread=f.thread or "",
+        author_url=f.author_url or "",
+        ip=f.ip or "",
+        site=record.site,
+        honeypot=f.honeypot or "",
+        form_elapsed_ms=f.form_elapsed_ms,
+    )
+
+
+class Worker:
+    def __init__(
+        self, settings: Settings, redis: Redis, pipeline: ScoringPipeline, executor: Executor, name: str
+    ) -> None:
+        self.settings = settings
+        self.redis = redis
+        self.keys = Keys(settings.stream_prefix)
+        self.store = DecisionStore(redis, self.keys)
+        self.pipeline = pipeline
+        self.executor = executor
+        self.name = name
+        self._last_claim = 0.0
+        self._last_trim = 0.0
+
+    async def ensure_group(self) -> None:
+        try:
+            await self.redis.xgroup_create(self.keys.stream, self.keys.group, id="0", mkstream=True)
+        except ResponseError as exc:
+            if "BUSYGROUP" not in str(exc):
+                raise
+
+    async def run(self, stop: asyncio.Event) -> None:
+        """Process batches until ``stop`` is set; the batch in hand always finishes first."""
+        await self.ensure_group()
+        beat = asyncio.create_task(self._heartbeat(stop), name="heartbeat")
+        log.info("worker_started", worker=self.name, models=self.pipeline.models)
+        try:
+            while not stop.is_set():
+                try:
+                    await self._step()
+                except (ConnectionError, OSError, TimeoutError) as exc:
+                    log.warning("worker_redis_error", worker=self.name, error=type(exc).__name__)
+                    await asyncio.sleep(1.0)
+                except Exception as exc:
+                    log.exception("worker_step_failed", worker=self.name, error=type(exc).__name__)
+                    await asyncio.sleep(1.0)
+        finally:
+            beat.cancel()
+            await asyncio.gather(beat, return_exceptions=True)
+            try:
+                await self.redis.hdel(self.keys.workers, self.name)
+            except Exception:
+                log.warning("worker_heartbeat_cleanup_failed", worker=self.name)
+            log.info("worker_stopped", worker=self.name)
+
+    async def _step(self) -> None:
+        messages = await self._claim_stale()
+        if not messages:
+            messages = await self._read_new()
+        if messages:
+            await self.handle(messages)
+        await self._maybe_trim()
+
+    async def _claim_stale(self) -> list[tuple[str, dict[str, str]]]:
+        now = time.monotonic()
+        if now - self._last_claim < min(self.settings.claim_idle_ms / 4000, 5.0):
+            return []
+        self._last_claim = now
+        result = await self.redis.xautoclaim(
+            self.keys.stream,
+            self.keys.group,
+            self.name,
+            min_idle_time=self.settings.claim_idle_ms,
+            start_id="0-0",
+            count=self.settings.batch_size,
+        )
+        claimed = [(mid, fields) for mid, fields in result[1] if fields]
+        if claimed:
+            log.info("messages_reclaimed", worker=self.name, count=len(claimed))
+        return claimed
+
+    async def _read_new(self) -> list[tuple[str, dict[str, str]]]:
+        response = await self.redis.xreadgroup(
+            self.keys.group,
+            self.name,
+            {self.keys.stream: ">"},
+            count=self.settings.batch_size,
+            block=self.settings.block_ms,
+        )
+        return [(mid, fields) for _, entries in response or [] for mid, fields in entries]
+
+    async def handle(self, messages: list[tuple[str, dict[str, str]]]) -> None:
+        """Process one batch of stream entries end to end."""
+        jobs = [StreamJob(f.get("id", ""), f.get("request_id", ""), mid) for mid, f in messages]
+        work, done = await self._load(jobs)
+        started = time.perf_counter()
+        scored, failed = await self._score(work)
+        scoring_ms = (time.perf_counter() - started) * 1000
+        for item, scores in scored:
+            verdict = decide(scores, self.settings.thresholds)
+            await self._store(item, scores, verdict, scoring_ms / max(len(work), 1))
+            done.append(item.job)
+        for item, error in failed:
+            if item.attempt >= self.settings.max_deliveries:
+                await deadletter.dead_letter(self, item.job, item.attempt, error)
+                done.append(item.job)
+            else:
+                log.warning("scoring_retry_later", comment_id=item.record.id, attempt=item.attempt)
+        await self._ack(done)
+
+    async def _load(self, jobs: list[StreamJob]) -> tuple[list[Work], list[StreamJob]]:
+        """Count this attempt and fetch each comment; sort out what needs no scoring."""
+        pipe = self.redis.pipeline(transaction=False)
+        for job in jobs:
+            pipe.hincrby(self.keys.attempts, job.comment_id, 1)
+            pipe.hgetall(self.keys.comment(job.comment_id))
+        rows = await pipe.execute()
+        work: list[Work] = []
+        done: list[StreamJob] = []
+        for i, job in enumerate(jobs):
+            attempt, data = int(rows[2 * i]), rows[2 * i + 1]
+            if not data or data.get("status") != "pending":
+                if not data:
+                    log.warning("comment_missing", comment_id=job.comment_id, message_id=job.message_id)
+                await self.redis.hdel(self.keys.attempts, job.comment_id)
+                done.append(job)  # already decided (redelivery) or gone: nothing to do
+            elif attempt > self.settings.max_deliveries:
+                await deadletter.dead_letter(self, job, attempt, "delivery limit reached")
+                done.append(job)
+            else:
+                work.append(Work(job, CommentRecord.from_hash(job.comment_id, data), attempt))
+        return work, done
+
+    async def _score(self, work: list[Work]) -> tuple[list[tuple[Work, Scores]], list[tuple[Work, str]]]:
+        if not work:
+            return [], []
+        texts = [to_comment_text(w.record) for w in work]
+        now = time.time()
+        history = await asyncio.gather(
+            *(history_signals(self.redis, self.keys, t, self.settings, now) for t in texts)
+        )
+        loop = asyncio.get_running_loop()
+        try:
+            scores = await loop.run_in_executor(self.executor, self.pipeline.score_batch, texts, history)
+            return list(zip(work, scores, strict=True)), []
+        except Exception as exc:
+            log.warning("batch_scoring_failed", size=len(work), error=type(exc).__name__)
+        return await self._score_one_by_one(work, texts, history)
+
+    async def _score_one_by_one(
+        self, work: list[Work], texts: list[CommentText], history: list[list[Signal]]
+    ) -> tuple[list[tuple[Work, Scores]], list[tuple[Work, str]]]:
+        """Isolate a poison message: score the batch item by item."""
+        loop = asyncio.get_running_loop()
+        ok: list[tuple[Work, Scores]] = []
+        failed: list[tuple[Work, str]] = []
+        for item, text, hist in zip(work, texts, history, strict=True):
+            try:
+                result = await loop.run_in_executor(self.executor, self.pipeline.score_batch, [text], [hist])
+                ok.append((item, result[0]))
+            except Exception as exc:
+                failed.append((item, f"{type(exc).__name__}: {str(exc)[:200]}"))
+        return ok, failed
+
+    async def _store(self, item: Work, scores: Scores, verdict: Verdict, scoring_ms: float) -> None:
+        """Store the decision (a no-op if the comment was decided meanwhile) and log the canonical line."""
+        decision = Decision(
+            verdict=verdict.verdict,
+            scores=scores.values,
+            reasons=[r.to_json() for r in verdict.reasons],
+            signals=[{"code": s.code, "weight": round(s.weight, 3)} for s in scores.signals],
+            models=scores.models,
+            attempt=item.attempt,
+        )
+        result = await self.store.decide(item.record.id, item.record.created_at, decision)
+        if result == "ok" and any(r.code == "spam" for r in verdict.reasons):
+            await remember_spam_domains(self.redis, self.keys, to_comment_text(item.record))
+        log.info(
+            "comment_scored",
+            comment_id=item.record.id,
+            request_id=item.job.request_id,
+            site=item.record.site,
+            verdict=verdict.verdict,
+            scores=scores.values,
+            reasons=[r.code for r in verdict.reasons],
+            signals=[s.code for s in scores.signals],
+            models=scores.models,
+            attempt=item.attempt,
+            scoring_ms=round(scoring_ms, 2),
+            latency_ms=round((time.time() - item.record.created_at) * 1000, 1),
+            stored=result,
+        )
+
+    async def _ack(self, jobs: list[StreamJob]) -> None:
+        if jobs:
+            await self.redis.xack(self.keys.stream, self.keys.group, *[j.message_id for j in jobs])
+
+    async def _heartbeat(self, stop: asyncio.Event) -> None:
+        interval = max(self.settings.heartbeat_ttl_s / 3, 0.2)
+        while not stop.is_set():
+            try:
+                await self.redis.hset(self.keys.workers, self.name, repr(time.time()))
+            except Exception as exc:
+                log.warning("heartbeat_failed", worker=self.name, error=type(exc).__name__)
+            await asyncio.sleep(interval)
+
+    async def _maybe_trim(self) -> None:
+        now = time.monotonic()
+        if now - self._last_trim < 30.0:
+            return
+        self._last_trim = now
+        await deadletter.trim_acknowledged(self.redis, self.keys)

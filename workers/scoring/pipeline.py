@@ -1,0 +1,45 @@
+"""The scoring pipeline shared by the worker and ``commentmod score``: toxicity + spam + policy inputs."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from service.settings import Settings
+from workers.scoring.spam import SpamScorer
+from workers.scoring.toxicity import ToxicityScorer
+from workers.scoring.types import CommentText, Scores, Signal
+
+
+@dataclass
+class ScoringPipeline:
+    """Blocking and CPU-bound: call ``score_batch`` from an executor thread, never the event loop."""
+
+    toxicity: ToxicityScorer
+    spam: SpamScorer
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> ScoringPipeline:
+        return cls(ToxicityScorer.from_settings(settings), SpamScorer.from_settings(settings))
+
+    @property
+    def models(self) -> dict[str, str]:
+        return {
+            "toxicity": f"{self.toxicity.name}@{self.toxicity.version}",
+            "spam": f"{self.spam.name}@{self.spam.version}",
+        }
+
+    def score_batch(
+        self, comments: Sequence[CommentText], history: Sequence[Sequence[Signal]] | None = None
+    ) -> list[Scores]:
+        """Score a batch in one model call per scorer; ``history`` holds signals that needed Redis."""
+        toxicity = self.toxicity.score([c.body for c in comments])
+        spam_text = self.spam.text_scores([c.body for c in comments])
+        models = self.models
+        out: list[Scores] = []
+        for i, comment in enumerate(comments):
+            signals = [*self.spam.static_signals(comment), *(history[i] if history else ())]
+            values = {label: round(float(v), 4) for label, v in toxicity[i].items()}
+            values["spam"] = round(self.spam.combine(spam_text[i], signals), 4)
+            out.append(Scores(values=values, signals=tuple(signals), models=models))
+        return out
