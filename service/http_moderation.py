@@ -19,7 +19,7 @@ from service.httputil import (
 from service.models import is_comment_id
 from service.store import Conflict, NotFound
 
-_CURSOR = re.compile(r"^\d{1,15}:[0-9a-f]{28}$")
+_CURSOR = re.compile(r"^\d{1,17}:[0-9a-f]{28}$")
 NOTE_MAX = 2000
 
 

@@ -29,8 +29,8 @@ COMMENT_ID = web.RequestKey("comment_id", str)
 class ApiError(web.HTTPException):
     """An HTTP error with a JSON body ``{"error": code, "message": ..., ...}``."""
 
-    def __init__(self, status: int, code: str, message: str, **extra: Any) -> None:
-        self.status_code = status
+    def __init__(self, http_status: int, code: str, message: str, **extra: Any) -> None:
+        self.status_code = http_status
         headers = {}
         if "retry_after" in extra:
             headers["Retry-After"] = str(extra.pop("retry_after"))
@@ -40,11 +40,12 @@ class ApiError(web.HTTPException):
         )
 
 
-def json_error(status: int, code: str, message: str, **extra: Any) -> web.Response:
+def json_error(http_status: int, code: str, message: str, **extra: Any) -> web.Response:
     headers = {}
     if "retry_after" in extra:
         headers["Retry-After"] = str(extra.pop("retry_after"))
-    return web.json_response({"error": code, "message": message, **extra}, status=status, headers=headers)
+    body = {"error": code, "message": message, **extra}
+    return web.json_response(body, status=http_status, headers=headers)
 
 
 def require(request: web.Request, kind: str) -> Principal:

@@ -55,7 +55,7 @@ class Keys:
 
     @property
     def held(self) -> str:
-        """Sorted set of held comment ids, scored by creation time (ms)."""
+        """Sorted set of held comment ids, scored by creation time (microseconds)."""
         return f"{self.prefix}:held"
 
     def idempotency(self, site: str, key_hash: str) -> str:

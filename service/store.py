@@ -118,7 +118,7 @@ class DecisionStore:
                 decision.to_json(),
                 decision.status,
                 repr(now),
-                int(created_at * 1000),
+                int(created_at * 1_000_000),
                 entry,
                 self._keys.decided_channel,
             ],
