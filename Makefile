@@ -1,0 +1,41 @@
+# commentmod: the two commands are `make run` and `make test`.
+SHELL := /bin/bash
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+HOST ?= 127.0.0.1
+PORT ?= 8080
+DATA_DIR ?= ./var
+
+.PHONY: run test lint typecheck bench install clean
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+
+$(STAMP): pyproject.toml | $(BIN)/python
+	$(BIN)/python -m pip install --quiet -e '.[dev,train]'
+	touch $(STAMP)
+
+install: $(STAMP)
+
+## Start API + worker + embedded Redis on http://$(HOST):$(PORT) (prints keys and a curl example).
+run: $(STAMP)
+	$(BIN)/commentmod up --host $(HOST) --port $(PORT) --data-dir $(DATA_DIR)
+
+## Lint, type-check and run the whole test suite against a real redis-server.
+test: $(STAMP) lint typecheck
+	$(BIN)/python -m pytest -q
+
+lint: $(STAMP)
+	$(BIN)/ruff check service workers tests scripts
+
+typecheck: $(STAMP)
+	$(BIN)/mypy
+
+bench: $(STAMP)
+	$(BIN)/python scripts/bench.py
+
+clean:
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache
