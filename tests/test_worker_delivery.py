@@ -1,0 +1,174 @@
+"""Workers against a real Redis: one decision per comment, redelivery, poison messages, SIGKILL recovery.
+
+These use a small real Detoxify-format checkpoint (real BERT architecture) so they stay fast; the
+quality of the default model is covered in the end-to-end and scoring tests.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
+
+import pytest
+import redis.asyncio as aioredis
+
+from service.keys import Keys
+from service.settings import Settings
+from workers.consumer import Worker
+from workers.scoring.pipeline import ScoringPipeline
+from workers.scoring.testing import build_tiny_checkpoint
+from workers.scoring.types import CommentText, Scores, Signal
+from tests.conftest import mod_headers, site_headers
+from tests.workerkit import decide_counts, post_many, spawn_worker, wait_decided, wait_for_heartbeat
+
+POISON = "POISON-PILL"
+
+
+@pytest.fixture(scope="session")
+def tiny_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    folder = tmp_path_factory.mktemp("tiny-model")
+    build_tiny_checkpoint(folder)
+    return folder
+
+
+@pytest.fixture
+def wsettings(settings: Settings, tiny_model: Path) -> Settings:
+    return settings.with_(toxicity_model=str(tiny_model), batch_size=8)
+
+
+class PoisonPipeline(ScoringPipeline):
+    """The real pipeline, with a fault injected: any batch holding the marker raises."""
+
+    def score_batch(
+        self, comments: Sequence[CommentText], history: Sequence[Sequence[Signal]] | None = None
+    ) -> list[Scores]:
+        if any(POISON in c.body for c in comments):
+            raise RuntimeError("model exploded")
+        return super().score_batch(comments, history)
+
+
+async def _run_worker(settings: Settings, pipeline: ScoringPipeline, name: str) -> tuple[Any, Any, Any]:
+    redis = aioredis.Redis.from_url(settings.redis_url or "", decode_responses=True)
+    executor = ThreadPoolExecutor(max_workers=1)
+    stop = asyncio.Event()
+    task = asyncio.create_task(Worker(settings, redis, pipeline, executor, name).run(stop))
+    return stop, task, (redis, executor)
+
+
+async def _stop(stop: Any, task: Any, resources: Any) -> None:
+    stop.set()
+    await asyncio.wait_for(task, 30)
+    redis, executor = resources
+    await redis.aclose()
+    executor.shutdown()
+
+
+async def test_every_comment_gets_exactly_one_decision(client: Any, wsettings: Settings) -> None:
+    pipeline = ScoringPipeline.from_settings(wsettings)
+    stop, task, res = await _run_worker(wsettings, pipeline, "w-one")
+    ids = await post_many(client, 20, site_headers())
+    statuses = await wait_decided(wsettings, ids, 60)
+    await _stop(stop, task, res)
+    assert all(s in {"published", "held"} for s in statuses.values())
+    assert set((await decide_counts(wsettings, ids)).values()) == {1}
+    body = await (await client.get(f"/v1/comments/{ids[0]}", headers=site_headers())).json()
+    assert set(body["scores"]) >= {"toxicity", "spam"}
+    assert body["decided_by"] == "auto"
+    assert body["models"]["toxicity"]
+
+
+async def test_redelivered_message_does_not_create_a_second_decision(client: Any, wsettings: Settings) -> None:
+    pipeline = ScoringPipeline.from_settings(wsettings)
+    ids = await post_many(client, 3, site_headers())
+    redis = aioredis.Redis.from_url(wsettings.redis_url or "", decode_responses=True)
+    keys = Keys(wsettings.stream_prefix)
+    with ThreadPoolExecutor(max_workers=1) as executor:
+        worker = Worker(wsettings, redis, pipeline, executor, "w-redeliver")
+        await worker.ensure_group()
+        messages = await redis.xrange(keys.stream)
+        await worker.handle(messages)  # first delivery
+        await worker.handle(messages)  # the same messages again (as after a crash before XACK)
+    assert set((await decide_counts(wsettings, ids)).values()) == {1}
+    assert (await redis.xpending(keys.stream, keys.group))["pending"] == 0
+    await redis.aclose()
+
+
+async def test_poison_message_is_dead_lettered_and_held_while_others_flow(
+    client: Any, wsettings: Settings
+) -> None:
+    pipeline = PoisonPipeline.from_settings(wsettings)
+    stop, task, res = await _run_worker(wsettings.with_(max_deliveries=2), pipeline, "w-poison")
+    good = await post_many(client, 5, site_headers())
+    resp = await client.post(
+        "/v1/comments",
+        json={"name": "P", "email": "p@example.org", "body": f"{POISON} trouble"},
+        headers=site_headers(),
+    )
+    poison_id = (await resp.json())["id"]
+    more = await post_many(client, 5, site_headers())
+    statuses = await wait_decided(wsettings, [*good, poison_id, *more], 60)
+    await _stop(stop, task, res)
+    assert statuses[poison_id] == "held"
+    assert all(statuses[c] in {"published", "held"} for c in good + more)
+    view = await (await client.get(f"/v1/moderation/comments/{poison_id}", headers=mod_headers())).json()
+    assert view["reasons"][0]["code"] == "scoring_failed"
+    redis = aioredis.Redis.from_url(wsettings.redis_url or "", decode_responses=True)
+    dead = await redis.xrange(Keys(wsettings.stream_prefix).dead_letters)
+    await redis.aclose()
+    assert [fields["id"] for _, fields in dead] == [poison_id]
+    assert "model exploded" in dead[0][1]["error"]
+
+
+async def test_sigkilled_worker_in_mid_batch_loses_nothing(
+    client: Any, wsettings: Settings, tmp_path: Path
+) -> None:
+    """Kill a worker holding unacknowledged messages; the peer reclaims them; one decision each."""
+    victim = spawn_worker(wsettings, "victim", tmp_path / "victim.log", batch_size="16")
+    await wait_for_heartbeat(wsettings, "victim")
+    ids = await post_many(client, 120, site_headers())
+    keys = Keys(wsettings.stream_prefix)
+    redis = aioredis.Redis.from_url(wsettings.redis_url or "", decode_responses=True)
+    killed_with = 0
+    for _ in range(2000):  # freeze it, look at what it holds, kill it only while it holds something
+        os.kill(victim.pid, signal.SIGSTOP)
+        consumers = {c["name"]: c["pending"] for c in await redis.xinfo_consumers(keys.stream, keys.group)}
+        if consumers.get("victim", 0) > 0:
+            killed_with = consumers["victim"]
+            os.kill(victim.pid, signal.SIGKILL)
+            break
+        os.kill(victim.pid, signal.SIGCONT)
+        await asyncio.sleep(0.005)
+    victim.wait(10)
+    assert killed_with > 0, "the victim never held a batch"
+    peer = spawn_worker(wsettings, "peer", tmp_path / "peer.log")
+    try:
+        statuses = await wait_decided(wsettings, ids, 120)
+    finally:
+        peer.terminate()
+        peer.wait(30)
+    assert all(s in {"published", "held"} for s in statuses.values()), statuses
+    assert set((await decide_counts(wsettings, ids)).values()) == {1}
+    assert (await redis.xpending(keys.stream, keys.group))["pending"] == 0
+    await redis.aclose()
+
+
+async def test_sigterm_drains_and_exits_cleanly(client: Any, wsettings: Settings, tmp_path: Path) -> None:
+    worker = spawn_worker(wsettings, "drainer", tmp_path / "drainer.log")
+    await wait_for_heartbeat(wsettings, "drainer")
+    ids = await post_many(client, 30, site_headers())
+    await asyncio.sleep(0.3)
+    worker.send_signal(signal.SIGTERM)
+    assert worker.wait(30) == 0
+    peer = spawn_worker(wsettings, "after", tmp_path / "after.log")
+    try:
+        statuses = await wait_decided(wsettings, ids, 90)
+    finally:
+        peer.terminate()
+        peer.wait(30)
+    assert all(s in {"published", "held"} for s in statuses.values())
+    assert set((await decide_counts(wsettings, ids)).values()) == {1}
