@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 
@@ -17,6 +18,7 @@ from service.httputil import (
     ENQUEUER,
     KEYRING,
     KEYS,
+    METRICS,
     REDIS,
     REQUEST_ID,
     SETTINGS,
@@ -26,6 +28,7 @@ from service.httputil import (
 )
 from service.keys import Keys
 from service.logs import get_logger
+from service.metrics import CONTENT_TYPE, ApiMetrics
 from service.queue import Enqueuer, QueueUnavailable
 from service.settings import Settings
 from service.store import DecisionStore
@@ -85,12 +88,18 @@ async def request_middleware(request: web.Request, handler: Handler) -> web.Stre
         response.headers["X-Request-Id"] = request_id
         return response
     finally:
+        resource = request.match_info.route.resource
+        route = resource.canonical if resource else "unmatched"
+        elapsed = time.perf_counter() - started
+        metrics = request.app[METRICS]
+        metrics.requests.labels(route, request.method, str(status)).inc()
+        metrics.latency.labels(route).observe(elapsed)
         log.info(
             "http_request",
             method=request.method,
-            path=request.match_info.route.resource.canonical if request.match_info.route.resource else "",
+            path=route,
             status=status,
-            duration_ms=round((time.perf_counter() - started) * 1000, 2),
+            duration_ms=round(elapsed * 1000, 2),
             comment_id=request.get(COMMENT_ID),
         )
 
@@ -146,15 +155,24 @@ async def readyz(request: web.Request) -> web.Response:
     return web.json_response(body, status=200 if ok else 503)
 
 
+async def metrics(request: web.Request) -> web.Response:
+    app_metrics = request.app[METRICS]
+    with contextlib.suppress(RedisConnectionError, RedisTimeoutError):  # Redis away: serve what we have
+        await app_metrics.queue.refresh(request.app[REDIS], request.app[KEYS])
+    return web.Response(body=app_metrics.render(), headers={"Content-Type": CONTENT_TYPE})
+
+
 def create_app(settings: Settings) -> web.Application:
     """Build the application; opening Redis happens later, in cleanup_ctx."""
     app = web.Application(middlewares=[request_middleware], client_max_size=settings.max_body_bytes)
     app[SETTINGS] = settings
     app[KEYS] = Keys(settings.stream_prefix)
     app[KEYRING] = KeyRing(settings.api_keys, settings.moderator_keys)
+    app[METRICS] = ApiMetrics()
     app.cleanup_ctx.append(_redis_ctx)
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/readyz", readyz)
+    app.router.add_get("/metrics", metrics)
     http_comments.add_routes(app)
     http_moderation.add_routes(app)
     return app

@@ -16,6 +16,7 @@ from aiohttp import web
 from service.httputil import (
     COMMENT_ID,
     ENQUEUER,
+    METRICS,
     REQUEST_ID,
     SETTINGS,
     STORE,
@@ -91,6 +92,8 @@ async def post_comment(request: web.Request) -> web.Response:
         EnqueueRequest(new_comment_id(now), site, fields, now, request[REQUEST_ID], idem, payload_hash)
     )
     request[COMMENT_ID] = result.comment_id
+    if result.created:
+        request.app[METRICS].accepted.inc()
     if not result.created and result.payload_hash != payload_hash:
         raise ApiError(
             422, "idempotency_key_reused", "this Idempotency-Key was used with a different payload"

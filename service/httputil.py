@@ -10,6 +10,7 @@ from redis.asyncio import Redis
 
 from service.auth import KeyRing, Principal
 from service.keys import Keys
+from service.metrics import ApiMetrics
 from service.queue import Enqueuer
 from service.settings import Settings
 from service.store import DecisionStore
@@ -22,6 +23,7 @@ KEYS = web.AppKey("keys", Keys)
 STORE = web.AppKey("store", DecisionStore)
 ENQUEUER = web.AppKey("enqueuer", Enqueuer)
 WAITER = web.AppKey("waiter", DecisionWaiter)
+METRICS = web.AppKey("metrics", ApiMetrics)
 REQUEST_ID = web.RequestKey("request_id", str)
 COMMENT_ID = web.RequestKey("comment_id", str)
 

@@ -84,6 +84,8 @@ class Settings:
     enqueue_timeout_s: float = 5.0
     request_timeout_s: float = 30.0
     max_body_bytes: int = 64 * 1024
+    # Metrics: workers serve Prometheus text on this port (0: off); the API serves /metrics itself.
+    metrics_port: int = 9101
     # Logs.
     log_format: str = "auto"  # auto | json | console
     log_level: str = "info"
@@ -124,6 +126,7 @@ _INT = {
     "SPAM_RATE_LIMIT": "spam_rate_limit",
     "DUPLICATE_WINDOW_S": "duplicate_window_s",
     "MAX_BODY_BYTES": "max_body_bytes",
+    "METRICS_PORT": "metrics_port",
 }
 _FLOAT = {
     "HEARTBEAT_TTL_S": "heartbeat_ttl_s",

@@ -126,7 +126,9 @@ async def test_toxic_is_held_clean_is_published_spam_is_held_and_held_survive_re
         async with session.get(up.base + "/v1/moderation/queue", headers=mod) as resp:
             held = [item["id"] for item in (await resp.json())["items"]]
         assert toxic["id"] in held and spam["id"] in held
-        async with session.post(f"{up.base}/v1/moderation/comments/{toxic['id']}/reject", headers=mod) as resp:
+        async with session.post(
+            f"{up.base}/v1/moderation/comments/{toxic['id']}/reject", headers=mod
+        ) as resp:
             assert resp.status == 200
     assert up.stop() == 0
     log_text = up.log_path.read_text()

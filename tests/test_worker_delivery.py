@@ -82,7 +82,9 @@ async def test_every_comment_gets_exactly_one_decision(client: Any, wsettings: S
     assert body["models"]["toxicity"]
 
 
-async def test_redelivered_message_does_not_create_a_second_decision(client: Any, wsettings: Settings) -> None:
+async def test_redelivered_message_does_not_create_a_second_decision(
+    client: Any, wsettings: Settings
+) -> None:
     pipeline = ScoringPipeline.from_settings(wsettings)
     ids = await post_many(client, 3, site_headers())
     redis = aioredis.Redis.from_url(wsettings.redis_url or "", decode_responses=True)

@@ -28,6 +28,7 @@ def worker_env(settings: Settings, name: str, **extra: str) -> dict[str, str]:
         "worker_name": name,
         "log_format": "json",
         "torch_threads": "1",
+        "metrics_port": "0",
     }
     for score, threshold in settings.thresholds.items():
         values[f"threshold_{score}"] = str(threshold)

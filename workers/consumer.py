@@ -20,6 +20,7 @@ from redis.exceptions import ResponseError
 
 from service.keys import Keys
 from service.logs import get_logger
+from service.metrics import WorkerMetrics
 from service.models import CommentRecord, Decision, StreamJob
 from service.settings import Settings
 from service.store import DecisionStore
@@ -66,6 +67,7 @@ class Worker:
         self.pipeline = pipeline
         self.executor = executor
         self.name = name
+        self.metrics = WorkerMetrics(model=pipeline.models.get("toxicity", ""))
         self._last_claim = 0.0
         self._last_trim = 0.0
 
@@ -143,6 +145,9 @@ class Worker:
         started = time.perf_counter()
         scored, failed = await self._score(work)
         scoring_ms = (time.perf_counter() - started) * 1000
+        self.metrics.batch.observe(len(messages))
+        if work:
+            self.metrics.scoring.observe(scoring_ms / 1000)
         for item, scores in scored:
             verdict = decide(scores, self.settings.thresholds)
             await self._store(item, scores, verdict, scoring_ms / max(len(work), 1))
@@ -220,8 +225,12 @@ class Worker:
             attempt=item.attempt,
         )
         result = await self.store.decide(item.record.id, item.record.created_at, decision)
-        if result == "ok" and any(r.code == "spam" for r in verdict.reasons):
-            await remember_spam_domains(self.redis, self.keys, to_comment_text(item.record))
+        if result == "ok":
+            self.metrics.decisions.labels(verdict.verdict, self.metrics.model).inc()
+            for reason in verdict.reasons:
+                self.metrics.reasons.labels(reason.code).inc()
+            if any(r.code == "spam" for r in verdict.reasons):
+                await remember_spam_domains(self.redis, self.keys, to_comment_text(item.record))
         log.info(
             "comment_scored",
             comment_id=item.record.id,
@@ -246,7 +255,9 @@ class Worker:
         interval = max(self.settings.heartbeat_ttl_s / 3, 0.2)
         while not stop.is_set():
             try:
-                await self.redis.hset(self.keys.workers, self.name, repr(time.time()))
+                now = time.time()
+                await self.redis.hset(self.keys.workers, self.name, repr(now))
+                self.metrics.heartbeat.set(now)
             except Exception as exc:
                 log.warning("heartbeat_failed", worker=self.name, error=type(exc).__name__)
             await asyncio.sleep(interval)

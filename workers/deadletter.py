@@ -38,6 +38,7 @@ async def dead_letter(worker: Worker, job: StreamJob, attempt: int, error: str) 
         maxlen=100_000,
         approximate=True,
     )
+    worker.metrics.dead.inc()
     verdict = scoring_failed(error)
     decision = Decision(
         verdict=verdict.verdict,

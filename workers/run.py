@@ -8,8 +8,11 @@ import signal
 import socket
 from concurrent.futures import ThreadPoolExecutor
 
+from aiohttp import web
+
 from service.app import redis_client
 from service.logs import get_logger
+from service.metrics import CONTENT_TYPE
 from service.settings import Settings
 from workers.consumer import Worker
 from workers.scoring.pipeline import ScoringPipeline
@@ -33,6 +36,31 @@ def _install_signals(loop: asyncio.AbstractEventLoop, stop: asyncio.Event, name:
         loop.add_signal_handler(signum, on_signal, signum)
 
 
+async def _metrics_server(worker: Worker, port: int) -> web.AppRunner | None:
+    """Serve the worker's Prometheus metrics on its own port; a busy port is a warning, not a crash."""
+    if port <= 0:
+        return None
+
+    async def handle(_: web.Request) -> web.Response:
+        try:
+            await worker.metrics.queue.refresh(worker.redis, worker.keys)
+        except Exception as exc:
+            log.warning("metrics_refresh_failed", error=type(exc).__name__)
+        return web.Response(body=worker.metrics.render(), headers={"Content-Type": CONTENT_TYPE})
+
+    app = web.Application()
+    app.router.add_get("/metrics", handle)
+    runner = web.AppRunner(app, access_log=None)
+    await runner.setup()
+    try:
+        await web.TCPSite(runner, "0.0.0.0", port).start()
+    except OSError as exc:
+        log.warning("metrics_port_unavailable", port=port, error=str(exc))
+        await runner.cleanup()
+        return None
+    return runner
+
+
 async def serve_worker(
     settings: Settings, pipeline: ScoringPipeline, stop: asyncio.Event | None = None
 ) -> None:
@@ -42,9 +70,13 @@ async def serve_worker(
     _install_signals(asyncio.get_running_loop(), stop, name)
     redis = redis_client(settings.redis_url, max(settings.block_ms / 1000 + 5, 10))
     with ThreadPoolExecutor(max_workers=1, thread_name_prefix="scoring") as executor:
+        worker = Worker(settings, redis, pipeline, executor, name)
+        runner = await _metrics_server(worker, settings.metrics_port)
         try:
-            await Worker(settings, redis, pipeline, executor, name).run(stop)
+            await worker.run(stop)
         finally:
+            if runner is not None:
+                await runner.cleanup()
             await redis.aclose()
 
 
