@@ -51,7 +51,7 @@ def _cmd_deadletters(args: argparse.Namespace) -> int:
     return deadletters(_settings(args), args.action, args.ids)
 
 
-def _add_serving(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+def _add_serving(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg,unused-ignore]
     up = sub.add_parser("up", help="API + one worker + (embedded) Redis in one command")
     up.add_argument("--host")
     up.add_argument("--port", type=int)
