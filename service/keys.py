@@ -58,6 +58,10 @@ class Keys:
         """Sorted set of held comment ids, scored by creation time (microseconds)."""
         return f"{self.prefix}:held"
 
+    def by_status(self, status: str) -> str:
+        """Sorted set of comment ids with a final status (published, rejected), scored by decision time."""
+        return f"{self.prefix}:status:{status}"
+
     def idempotency(self, site: str, key_hash: str) -> str:
         """String: the comment id and payload hash recorded for a site's Idempotency-Key."""
         return f"{self.prefix}:idem:{site}:{key_hash}"

@@ -24,7 +24,11 @@ if not status then return 'missing' end
 if status ~= 'pending' then return status end
 redis.call('HSET', KEYS[1], 'status', ARGV[3], 'decision', ARGV[2], 'decided_at', ARGV[4],
            'decided_by', 'auto')
-if ARGV[3] == 'held' then redis.call('ZADD', KEYS[2], ARGV[5], ARGV[1]) end
+if ARGV[3] == 'held' then
+  redis.call('ZADD', KEYS[2], ARGV[5], ARGV[1])
+else
+  redis.call('ZADD', KEYS[5], ARGV[8], ARGV[1])
+end
 redis.call('HDEL', KEYS[3], ARGV[1])
 redis.call('RPUSH', KEYS[4], ARGV[6])
 redis.call('PUBLISH', ARGV[7], ARGV[1])
@@ -37,6 +41,7 @@ if not status then return 'missing' end
 if status ~= 'held' then return status end
 redis.call('HSET', KEYS[1], 'status', ARGV[2], 'decided_by', ARGV[3], 'decided_at', ARGV[4])
 redis.call('ZREM', KEYS[2], ARGV[1])
+redis.call('ZADD', KEYS[4], ARGV[7], ARGV[1])
 redis.call('RPUSH', KEYS[3], ARGV[5])
 redis.call('PUBLISH', ARGV[6], ARGV[1])
 return 'ok'
@@ -112,6 +117,7 @@ class DecisionStore:
                 self._keys.held,
                 self._keys.attempts,
                 self._keys.audit(comment_id),
+                self._keys.by_status("published"),
             ],
             args=[
                 comment_id,
@@ -121,6 +127,7 @@ class DecisionStore:
                 int(created_at * 1_000_000),
                 entry,
                 self._keys.decided_channel,
+                int(now * 1_000_000),
             ],
         )
         return str(result)
@@ -128,12 +135,26 @@ class DecisionStore:
     async def moderate(self, comment_id: str, moderator: str, approve: bool, note: str | None) -> None:
         """Approve or reject a held comment; raises ``NotFound`` or ``Conflict``."""
         to_status = "published" if approve else "rejected"
+        now = time.time()
         actor = f"moderator:{moderator}"
         entry = audit_entry(actor, "approve" if approve else "reject", "held", to_status, note)
         result = str(
             await self._moderate(
-                keys=[self._keys.comment(comment_id), self._keys.held, self._keys.audit(comment_id)],
-                args=[comment_id, to_status, actor, repr(time.time()), entry, self._keys.decided_channel],
+                keys=[
+                    self._keys.comment(comment_id),
+                    self._keys.held,
+                    self._keys.audit(comment_id),
+                    self._keys.by_status(to_status),
+                ],
+                args=[
+                    comment_id,
+                    to_status,
+                    actor,
+                    repr(now),
+                    entry,
+                    self._keys.decided_channel,
+                    int(now * 1_000_000),
+                ],
             )
         )
         if result == "missing":
