@@ -29,7 +29,7 @@ from service.httputil import (
 from service.keys import Keys
 from service.logs import get_logger
 from service.metrics import CONTENT_TYPE, ApiMetrics
-from service.queue import Enqueuer, QueueUnavailable
+from service.queue import Enqueuer, QueueUnavailable, RateLimits
 from service.settings import Settings
 from service.store import DecisionStore
 from service.waiter import DecisionWaiter
@@ -59,7 +59,13 @@ async def _redis_ctx(app: web.Application) -> AsyncIterator[None]:
     keys = app[KEYS]
     app[REDIS] = redis
     app[STORE] = DecisionStore(redis, keys)
-    enqueuer = Enqueuer(redis, keys, settings.enqueue_timeout_s)
+    limits = RateLimits(
+        window_s=settings.rate_window_s,
+        site=settings.site_rate_limit,
+        client=settings.client_rate_limit,
+        per_site=settings.site_rate_limits,
+    )
+    enqueuer = Enqueuer(redis, keys, settings.enqueue_timeout_s, limits)
     waiter = DecisionWaiter(listener, keys)
     app[ENQUEUER], app[WAITER] = enqueuer, waiter
     await enqueuer.start()
@@ -127,6 +133,7 @@ def _http_error_code(status: int) -> str:
         404: "not_found",
         405: "method_not_allowed",
         413: "payload_too_large",
+        429: "rate_limited",
         415: "unsupported_media_type",
     }.get(status, "error")
 

@@ -87,10 +87,15 @@ async def post_comment(request: web.Request) -> web.Response:
     fields = await _read_comment(request)
     idem = _idempotency_key(request)
     payload_hash = hashlib.sha256(fields.to_json().encode()).hexdigest()
+    client = hashlib.sha256(f"{site}\0{fields.ip}".encode()).hexdigest()[:32] if fields.ip else ""
     now = time.time()
     result = await request.app[ENQUEUER].enqueue(
-        EnqueueRequest(new_comment_id(now), site, fields, now, request[REQUEST_ID], idem, payload_hash)
+        EnqueueRequest(
+            new_comment_id(now), site, fields, now, request[REQUEST_ID], idem, payload_hash, client
+        )
     )
+    if result.retry_after:
+        raise ApiError(429, "rate_limited", "too many comments, retry later", retry_after=result.retry_after)
     request[COMMENT_ID] = result.comment_id
     if result.created:
         request.app[METRICS].accepted.inc()

@@ -66,6 +66,14 @@ class Keys:
         """String: the comment id and payload hash recorded for a site's Idempotency-Key."""
         return f"{self.prefix}:idem:{site}:{key_hash}"
 
+    def rate_site(self, site: str, window: int) -> str:
+        """Counter of comments accepted from one site in one fixed rate-limit window."""
+        return f"{self.prefix}:rl:site:{site}:{window}"
+
+    def rate_client(self, site: str, client_hash: str, window: int) -> str:
+        """Counter of comments from one commenter IP (hashed) of one site in one window."""
+        return f"{self.prefix}:rl:client:{site}:{client_hash}:{window}"
+
     # --- spam history (signals that need memory) --------------------------------------------
     def rate_email(self, email_hash: str) -> str:
         """Sorted set of comment ids by time for one author email hash (sliding window)."""

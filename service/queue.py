@@ -16,12 +16,28 @@ from redis.asyncio import Redis
 from service.keys import Keys
 from service.models import CommentFields
 
-# KEYS: comment hash, stream, idempotency key ('' if none)
-# ARGV: id, site, comment json, created_at, request_id, payload hash, idempotency ttl
+# KEYS: comment hash, stream, idempotency key, site rate key, client rate key ('' when unused)
+# ARGV: id, site, comment json, created_at, request_id, payload hash, idempotency ttl,
+#       site limit, client limit, rate window seconds
+# Returns {1, entry id} when written, {0, "id hash"} for a replayed Idempotency-Key,
+# {2, seconds} when a rate limit is reached (nothing written).
 _ENQUEUE = """
 if KEYS[3] ~= '' then
   local existing = redis.call('GET', KEYS[3])
   if existing then return {0, existing} end
+end
+local limits = {{KEYS[4], tonumber(ARGV[8])}, {KEYS[5], tonumber(ARGV[9])}}
+for _, rl in ipairs(limits) do
+  if rl[1] ~= '' and tonumber(redis.call('GET', rl[1]) or '0') >= rl[2] then
+    local ttl = redis.call('TTL', rl[1])
+    if ttl < 1 then ttl = 1 end
+    return {2, tostring(ttl)}
+  end
+end
+for _, rl in ipairs(limits) do
+  if rl[1] ~= '' and redis.call('INCR', rl[1]) == 1 then
+    redis.call('EXPIRE', rl[1], tonumber(ARGV[10]))
+  end
 end
 redis.call('HSET', KEYS[1], 'site', ARGV[2], 'comment', ARGV[3], 'status', 'pending',
            'created_at', ARGV[4], 'request_id', ARGV[5])
@@ -45,13 +61,28 @@ class EnqueueRequest:
     request_id: str
     idempotency_key: str | None = None  # already hashed
     payload_hash: str = ""
+    client_key: str = ""  # hash of the commenter's IP, for the per-client rate limit
+
+
+@dataclass(frozen=True, slots=True)
+class RateLimits:
+    """Comments allowed per window, per site (by key) and per commenter IP within a site; 0: off."""
+
+    window_s: int = 60
+    site: int = 0
+    client: int = 0
+    per_site: dict[str, int] | None = None
+
+    def for_site(self, site: str) -> int:
+        return (self.per_site or {}).get(site, self.site)
 
 
 @dataclass(frozen=True, slots=True)
 class EnqueueResult:
-    created: bool  # False: the Idempotency-Key was seen before
+    created: bool  # False: the Idempotency-Key was seen before (or rate limited)
     comment_id: str
     payload_hash: str = ""
+    retry_after: int = 0  # > 0: a rate limit was reached and nothing was written
 
 
 class QueueUnavailable(Exception):
@@ -61,8 +92,9 @@ class QueueUnavailable(Exception):
 class Enqueuer:
     """Batches concurrent enqueue calls into pipelined, atomic writes."""
 
-    def __init__(self, redis: Redis, keys: Keys, timeout_s: float) -> None:
+    def __init__(self, redis: Redis, keys: Keys, timeout_s: float, limits: RateLimits | None = None) -> None:
         self._redis = redis
+        self._limits = limits or RateLimits()
         self._keys = keys
         self._timeout = timeout_s
         self._script = redis.register_script(_ENQUEUE)
@@ -106,20 +138,7 @@ class Enqueuer:
     async def _write(self, batch: list[tuple[EnqueueRequest, asyncio.Future[EnqueueResult]]]) -> None:
         pipe = self._redis.pipeline(transaction=False)
         for req, _ in batch:
-            idem = self._keys.idempotency(req.site, req.idempotency_key) if req.idempotency_key else ""
-            await self._script(
-                keys=[self._keys.comment(req.comment_id), self._keys.stream, idem],
-                args=[
-                    req.comment_id,
-                    req.site,
-                    req.fields.to_json(),
-                    repr(req.created_at),
-                    req.request_id,
-                    req.payload_hash,
-                    IDEMPOTENCY_TTL_S,
-                ],
-                client=pipe,
-            )
+            await self._script(keys=self._script_keys(req), args=self._script_args(req), client=pipe)
         try:
             results = await pipe.execute(raise_on_error=False)
         except Exception as exc:  # connection errors: every request in the batch fails the same way
@@ -134,6 +153,34 @@ class Enqueuer:
                 fut.set_exception(QueueUnavailable(str(result)))
             elif int(result[0]) == 1:
                 fut.set_result(EnqueueResult(True, req.comment_id, req.payload_hash))
+            elif int(result[0]) == 2:
+                fut.set_result(EnqueueResult(False, "", retry_after=int(result[1])))
             else:
                 existing_id, _, existing_hash = str(result[1]).partition(" ")
                 fut.set_result(EnqueueResult(False, existing_id, existing_hash))
+
+    def _script_keys(self, req: EnqueueRequest) -> list[str]:
+        window = int(req.created_at // self._limits.window_s)
+        site_limited = self._limits.for_site(req.site) > 0
+        client_limited = self._limits.client > 0 and req.client_key
+        return [
+            self._keys.comment(req.comment_id),
+            self._keys.stream,
+            self._keys.idempotency(req.site, req.idempotency_key) if req.idempotency_key else "",
+            self._keys.rate_site(req.site, window) if site_limited else "",
+            self._keys.rate_client(req.site, req.client_key, window) if client_limited else "",
+        ]
+
+    def _script_args(self, req: EnqueueRequest) -> list[str | int]:
+        return [
+            req.comment_id,
+            req.site,
+            req.fields.to_json(),
+            repr(req.created_at),
+            req.request_id,
+            req.payload_hash,
+            IDEMPOTENCY_TTL_S,
+            self._limits.for_site(req.site),
+            self._limits.client,
+            self._limits.window_s,
+        ]

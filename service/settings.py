@@ -49,6 +49,16 @@ def _parse_thresholds(env: Mapping[str, str]) -> dict[str, float]:
     return thresholds
 
 
+def _parse_site_limits(raw: str) -> dict[str, int]:
+    out: dict[str, int] = {}
+    for item in filter(None, (part.strip() for part in raw.split(","))):
+        site, _, limit = item.partition(":")
+        if not site or not limit.strip().isdigit():
+            raise SettingsError(PREFIX + "SITE_RATE_LIMITS: expected site:limit,...")
+        out[site.strip()] = int(limit)
+    return out
+
+
 @dataclass(frozen=True, slots=True)
 class Settings:
     """Every knob of the service. Defaults suit ``commentmod up`` on a laptop."""
@@ -84,6 +94,11 @@ class Settings:
     enqueue_timeout_s: float = 5.0
     request_timeout_s: float = 30.0
     max_body_bytes: int = 64 * 1024
+    # Rate limits per fixed window: per site key, per commenter IP (the `ip` field); 0 turns one off.
+    rate_window_s: int = 60
+    site_rate_limit: int = 6000
+    client_rate_limit: int = 20
+    site_rate_limits: dict[str, int] = field(default_factory=dict)  # per-site overrides
     # Metrics: workers serve Prometheus text on this port (0: off); the API serves /metrics itself.
     metrics_port: int = 9101
     # Logs.
@@ -127,6 +142,9 @@ _INT = {
     "DUPLICATE_WINDOW_S": "duplicate_window_s",
     "MAX_BODY_BYTES": "max_body_bytes",
     "METRICS_PORT": "metrics_port",
+    "RATE_WINDOW_S": "rate_window_s",
+    "SITE_RATE_LIMIT": "site_rate_limit",
+    "CLIENT_RATE_LIMIT": "client_rate_limit",
 }
 _FLOAT = {
     "HEARTBEAT_TTL_S": "heartbeat_ttl_s",
@@ -168,6 +186,8 @@ def _values_from_env(env: Mapping[str, str]) -> dict[str, Any]:
         values["api_keys"] = parse_keys(env[PREFIX + "API_KEYS"], PREFIX + "API_KEYS")
     if env.get(PREFIX + "MODERATOR_KEYS"):
         values["moderator_keys"] = parse_keys(env[PREFIX + "MODERATOR_KEYS"], PREFIX + "MODERATOR_KEYS")
+    if env.get(PREFIX + "SITE_RATE_LIMITS"):
+        values["site_rate_limits"] = _parse_site_limits(env[PREFIX + "SITE_RATE_LIMITS"])
     values["thresholds"] = _parse_thresholds(env)
     return values
 

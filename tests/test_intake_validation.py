@@ -213,3 +213,34 @@ async def test_errors_are_json_for_unknown_routes(client: Any) -> None:
     resp = await client.get("/nope")
     assert resp.status == 404
     assert json.loads(await resp.text())["error"] == "not_found"
+
+
+async def test_rate_limit_per_commenter_ip_answers_429_with_retry_after(
+    client: Any, settings: Settings
+) -> None:
+    from aiohttp.test_utils import TestClient, TestServer
+
+    from service.app import create_app
+
+    limited = settings.with_(client_rate_limit=3, site_rate_limit=0)
+    async with TestClient(TestServer(create_app(limited))) as c:
+        answers = [(await post(c, {**GOOD, "ip": "203.0.113.9"})).status for _ in range(4)]
+        assert answers == [202, 202, 202, 429]
+        resp = await post(c, {**GOOD, "ip": "203.0.113.9"})
+        assert resp.status == 429
+        assert int(resp.headers["Retry-After"]) >= 1
+        assert (await resp.json())["error"] == "rate_limited"
+        assert (await post(c, {**GOOD, "ip": "203.0.113.10"})).status == 202  # another commenter
+
+
+async def test_rate_limit_per_site_uses_the_site_override(client: Any, settings: Settings) -> None:
+    from aiohttp.test_utils import TestClient, TestServer
+
+    from service.app import create_app
+    from tests.conftest import OTHER_SITE_KEY
+
+    limited = settings.with_(site_rate_limit=100, site_rate_limits={"site-a": 2}, client_rate_limit=0)
+    async with TestClient(TestServer(create_app(limited))) as c:
+        assert [(await post(c, GOOD)).status for _ in range(3)] == [202, 202, 429]
+        other = await c.post("/v1/comments", json=GOOD, headers=site_headers(OTHER_SITE_KEY))
+        assert other.status == 202
