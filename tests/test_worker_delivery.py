@@ -131,7 +131,7 @@ async def test_sigkilled_worker_in_mid_batch_loses_nothing(
 ) -> None:
     """Kill a worker holding unacknowledged messages; the peer reclaims them; one decision each."""
     victim = spawn_worker(wsettings, "victim", tmp_path / "victim.log", batch_size="16")
-    await wait_for_heartbeat(wsettings, "victim")
+    await wait_for_heartbeat(wsettings, "victim", victim)
     ids = await post_many(client, 120, site_headers())
     keys = Keys(wsettings.stream_prefix)
     redis = aioredis.Redis.from_url(wsettings.redis_url or "", decode_responses=True)
@@ -161,7 +161,7 @@ async def test_sigkilled_worker_in_mid_batch_loses_nothing(
 
 async def test_sigterm_drains_and_exits_cleanly(client: Any, wsettings: Settings, tmp_path: Path) -> None:
     worker = spawn_worker(wsettings, "drainer", tmp_path / "drainer.log")
-    await wait_for_heartbeat(wsettings, "drainer")
+    await wait_for_heartbeat(wsettings, "drainer", worker)
     ids = await post_many(client, 30, site_headers())
     await asyncio.sleep(0.3)
     worker.send_signal(signal.SIGTERM)

@@ -46,11 +46,15 @@ def spawn_worker(settings: Settings, name: str, log_path: Path, **extra: str) ->
     )
 
 
-async def wait_for_heartbeat(settings: Settings, name: str, timeout_s: float = 90.0) -> None:
+async def wait_for_heartbeat(
+    settings: Settings, name: str, process: subprocess.Popen[bytes], timeout_s: float = 90.0
+) -> None:
     redis = aioredis.Redis.from_url(settings.redis_url or "", decode_responses=True)
     try:
         deadline = time.monotonic() + timeout_s
         while time.monotonic() < deadline:
+            if process.poll() is not None:
+                raise RuntimeError(f"worker {name} exited with {process.returncode}")
             if await redis.hexists(Keys(settings.stream_prefix).workers, name):
                 return
             await asyncio.sleep(0.1)
