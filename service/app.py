@@ -33,6 +33,7 @@ from service.queue import Enqueuer, QueueUnavailable, RateLimits
 from service.settings import Settings
 from service.store import DecisionStore
 from service.waiter import DecisionWaiter
+from service.web import add_routes as add_moderate_page
 
 log = get_logger("commentmod.http")
 
@@ -58,7 +59,7 @@ async def _redis_ctx(app: web.Application) -> AsyncIterator[None]:
     listener = redis_client(settings.redis_url, None)
     keys = app[KEYS]
     app[REDIS] = redis
-    app[STORE] = DecisionStore(redis, keys)
+    app[STORE] = DecisionStore(redis, keys, settings.retention_s)
     limits = RateLimits(
         window_s=settings.rate_window_s,
         site=settings.site_rate_limit,
@@ -182,4 +183,5 @@ def create_app(settings: Settings) -> web.Application:
     app.router.add_get("/metrics", metrics)
     http_comments.add_routes(app)
     http_moderation.add_routes(app)
+    add_moderate_page(app)
     return app

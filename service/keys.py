@@ -91,3 +91,12 @@ class Keys:
     def spam_domains(self) -> str:
         """Sorted set of link domains seen in comments held as spam, scored by last time seen."""
         return f"{self.prefix}:spam:domains"
+
+    # --- moderator page sessions (service/web) ----------------------------------------------
+    def session(self, session_hash: str) -> str:
+        """Hash ``moderator``, ``csrf``, ``created`` for one signed-in page session, with a TTL.
+
+        The name holds a hash of the cookie's session id, never the id itself, so a Redis dump or
+        ``KEYS`` listing yields no usable session.
+        """
+        return f"{self.prefix}:session:{session_hash}"

@@ -99,6 +99,8 @@ class Settings:
     site_rate_limit: int = 6000
     client_rate_limit: int = 20
     site_rate_limits: dict[str, int] = field(default_factory=dict)  # per-site overrides
+    # Published and rejected records expire this many days after their decision (0: keep forever).
+    retention_days: float = 90.0
     # Metrics: workers serve Prometheus text on this port (0: off); the API serves /metrics itself.
     metrics_port: int = 9101
     # Logs.
@@ -116,6 +118,10 @@ class Settings:
         settings = cls(**values)
         settings.validate()
         return settings
+
+    @property
+    def retention_s(self) -> int:
+        return int(self.retention_days * 86400)
 
     def with_(self, **changes: Any) -> Settings:
         return replace(self, **changes)
@@ -147,6 +153,7 @@ _INT = {
     "CLIENT_RATE_LIMIT": "client_rate_limit",
 }
 _FLOAT = {
+    "RETENTION_DAYS": "retention_days",
     "HEARTBEAT_TTL_S": "heartbeat_ttl_s",
     "DRAIN_TIMEOUT_S": "drain_timeout_s",
     "WAIT_MAX_S": "wait_max_s",

@@ -24,13 +24,17 @@ if not status then return 'missing' end
 if status ~= 'pending' then return status end
 redis.call('HSET', KEYS[1], 'status', ARGV[3], 'decision', ARGV[2], 'decided_at', ARGV[4],
            'decided_by', 'auto')
+redis.call('HDEL', KEYS[3], ARGV[1])
+redis.call('RPUSH', KEYS[4], ARGV[6])
 if ARGV[3] == 'held' then
   redis.call('ZADD', KEYS[2], ARGV[5], ARGV[1])
 else
   redis.call('ZADD', KEYS[5], ARGV[8], ARGV[1])
+  if tonumber(ARGV[9]) > 0 then
+    redis.call('EXPIRE', KEYS[1], ARGV[9])
+    redis.call('EXPIRE', KEYS[4], ARGV[9])
+  end
 end
-redis.call('HDEL', KEYS[3], ARGV[1])
-redis.call('RPUSH', KEYS[4], ARGV[6])
 redis.call('PUBLISH', ARGV[7], ARGV[1])
 return 'ok'
 """
@@ -43,6 +47,10 @@ redis.call('HSET', KEYS[1], 'status', ARGV[2], 'decided_by', ARGV[3], 'decided_a
 redis.call('ZREM', KEYS[2], ARGV[1])
 redis.call('ZADD', KEYS[4], ARGV[7], ARGV[1])
 redis.call('RPUSH', KEYS[3], ARGV[5])
+if tonumber(ARGV[8]) > 0 then
+  redis.call('EXPIRE', KEYS[1], ARGV[8])
+  redis.call('EXPIRE', KEYS[3], ARGV[8])
+end
 redis.call('PUBLISH', ARGV[6], ARGV[1])
 return 'ok'
 """
@@ -82,9 +90,12 @@ def audit_entry(actor: str, action: str, from_status: str, to_status: str, note:
 class DecisionStore:
     """Reads and fenced writes of comment records."""
 
-    def __init__(self, redis: Redis, keys: Keys) -> None:
+    def __init__(self, redis: Redis, keys: Keys, retention_s: int = 0) -> None:
+        """``retention_s`` > 0 expires published and rejected records that long after their decision;
+        held and pending comments never expire."""
         self._redis = redis
         self._keys = keys
+        self._retention_s = retention_s
         self._decide = redis.register_script(_DECIDE)
         self._moderate = redis.register_script(_MODERATE)
 
@@ -128,6 +139,7 @@ class DecisionStore:
                 entry,
                 self._keys.decided_channel,
                 int(now * 1_000_000),
+                self._retention_s,
             ],
         )
         return str(result)
@@ -154,6 +166,7 @@ class DecisionStore:
                     entry,
                     self._keys.decided_channel,
                     int(now * 1_000_000),
+                    self._retention_s,
                 ],
             )
         )
@@ -186,3 +199,13 @@ class DecisionStore:
 
     async def held_count(self) -> int:
         return int(await self._redis.zcard(self._keys.held))
+
+    async def trim_indexes(self) -> int:
+        """Drop ids of expired records from the published/rejected indexes."""
+        if self._retention_s <= 0:
+            return 0
+        cutoff = int((time.time() - self._retention_s) * 1_000_000)
+        removed = 0
+        for status in ("published", "rejected"):
+            removed += int(await self._redis.zremrangebyscore(self._keys.by_status(status), "-inf", cutoff))
+        return removed

@@ -63,7 +63,7 @@ class Worker:
         self.settings = settings
         self.redis = redis
         self.keys = Keys(settings.stream_prefix)
-        self.store = DecisionStore(redis, self.keys)
+        self.store = DecisionStore(redis, self.keys, settings.retention_s)
         self.pipeline = pipeline
         self.executor = executor
         self.name = name
@@ -268,3 +268,4 @@ class Worker:
             return
         self._last_trim = now
         await deadletter.trim_acknowledged(self.redis, self.keys)
+        await self.store.trim_indexes()

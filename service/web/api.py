@@ -1,0 +1,168 @@
+"""JSON endpoints behind the moderators' page (a Bearer moderator key or the page session works).
+
+* ``GET /v1/moderation/comments?status=held|published|rejected&reason=&thread=&site=&q=&limit=&cursor=``
+* ``GET /v1/moderation/queue/counts``
+* ``GET /v1/moderation/comments/{id}/history[?include=email]``
+* ``POST /v1/moderation/decisions`` ``{"action": "approve"|"reject", "ids": [...], "note": "..."}``
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from typing import Any
+
+from aiohttp import web
+
+from service.httputil import COMMENT_ID, KEYS, REDIS, SETTINGS, STORE, ApiError, decode_text, read_body
+from service.logs import get_logger
+from service.models import is_comment_id
+from service.store import Conflict, NotFound
+from service.web.listing import Filters, held_counts, scan
+from service.web.session import moderator_for
+
+log = get_logger("commentmod.moderate")
+
+_CURSOR = re.compile(r"^\d{1,17}:[0-9a-f]{28}$")
+LISTS = {"held": False, "published": True, "rejected": True}  # status -> newest first?
+NOTE_MAX = 2000
+BULK_MAX = 200
+_QUERY_MAX = {"reason": 64, "thread": 2048, "site": 128, "q": 200}
+
+
+def _bad(**fields: str) -> ApiError:
+    return ApiError(422, "validation_failed", "bad query", fields=fields)
+
+
+def _list_query(request: web.Request) -> tuple[str, int, str | None, Filters]:
+    query = request.query
+    status = query.get("status", "held")
+    if status not in LISTS:
+        raise _bad(status="held, published or rejected")
+    raw_limit = query.get("limit", "50")
+    if not raw_limit.isdigit() or not 1 <= int(raw_limit) <= 200:
+        raise _bad(limit="an integer from 1 to 200")
+    cursor = query.get("cursor") or None
+    if cursor is not None and not _CURSOR.match(cursor):
+        raise _bad(cursor="not a cursor from this API")
+    values: dict[str, str | None] = {}
+    for name, most in _QUERY_MAX.items():
+        value = query.get(name) or None
+        if value is not None and len(value) > most:
+            raise _bad(**{name: f"at most {most} characters"})
+        values[name] = value
+    return status, int(raw_limit), cursor, Filters(**values)
+
+
+async def list_comments(request: web.Request) -> web.Response:
+    await moderator_for(request)
+    status, limit, cursor, filters = _list_query(request)
+    keys = request.app[KEYS]
+    index = keys.held if status == "held" else keys.by_status(status)
+    page = await scan(
+        request.app[REDIS],
+        request.app[STORE],
+        index,
+        status=status,
+        descending=LISTS[status],
+        cursor=cursor,
+        limit=limit,
+        match=filters.match,
+    )
+    body = {
+        "items": [record.for_moderator() for record in page.items],
+        "next_cursor": page.next_cursor,
+        "scanned": page.scanned,
+    }
+    return web.json_response(body)
+
+
+async def queue_counts(request: web.Request) -> web.Response:
+    await moderator_for(request)
+    return web.json_response(await held_counts(request.app[REDIS], request.app[KEYS]))
+
+
+def _comment_id(request: web.Request) -> str:
+    comment_id = request.match_info["comment_id"]
+    if not is_comment_id(comment_id):
+        raise ApiError(404, "not_found", "no such comment")
+    request[COMMENT_ID] = comment_id
+    return comment_id
+
+
+async def history(request: web.Request) -> web.Response:
+    await moderator_for(request)
+    comment_id = _comment_id(request)
+    store = request.app[STORE]
+    record = await store.get(comment_id)
+    if record is None:
+        raise ApiError(404, "not_found", "no such comment")
+    body = record.for_moderator()
+    if request.query.get("include") == "email":
+        body["email"] = record.fields.email
+    body["audit"] = await store.audit_trail(comment_id)
+    return web.json_response(body)
+
+
+async def _decision_body(request: web.Request) -> tuple[bool, list[str], str | None]:
+    if request.content_type != "application/json":
+        raise ApiError(415, "unsupported_media_type", "send application/json")
+    raw = await read_body(request, request.app[SETTINGS].max_body_bytes)
+    try:
+        payload = json.loads(decode_text(raw))
+    except (ValueError, RecursionError) as exc:
+        raise ApiError(400, "invalid_json", "the body is not valid JSON") from exc
+    if not isinstance(payload, dict):
+        raise ApiError(400, "invalid_json", "the body must be a JSON object")
+    errors = {k: "unknown field" for k in payload if k not in {"action", "ids", "note"}}
+    action, ids, note = payload.get("action"), payload.get("ids"), payload.get("note")
+    if action not in {"approve", "reject"}:
+        errors["action"] = "approve or reject"
+    if not isinstance(ids, list) or not 1 <= len(ids) <= BULK_MAX:
+        errors["ids"] = f"a list of 1 to {BULK_MAX} comment ids"
+    elif not all(isinstance(i, str) and is_comment_id(i) for i in ids):
+        errors["ids"] = "not comment ids"
+    if note is not None and (not isinstance(note, str) or len(note) > NOTE_MAX):
+        errors["note"] = f"a string of at most {NOTE_MAX} characters"
+    elif isinstance(note, str) and not _encodable(note):
+        errors["note"] = "contains invalid unicode (lone surrogate)"
+    if errors:
+        raise ApiError(422, "validation_failed", "some fields are invalid", fields=errors)
+    assert isinstance(ids, list)
+    return action == "approve", list(dict.fromkeys(ids)), note or None
+
+
+def _encodable(text: str) -> bool:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+async def decisions(request: web.Request) -> web.Response:
+    """Approve or reject one or many held comments; each id gets its own result (partial success ok)."""
+    moderator = await moderator_for(request)
+    approve, ids, note = await _decision_body(request)
+    store = request.app[STORE]
+    results: list[dict[str, Any]] = []
+    for comment_id in ids:
+        try:
+            await store.moderate(comment_id, moderator, approve, note)
+        except NotFound:
+            results.append({"id": comment_id, "ok": False, "error": "not_found"})
+        except Conflict as exc:
+            results.append({"id": comment_id, "ok": False, "error": "conflict", "status": exc.status})
+        else:
+            status = "published" if approve else "rejected"
+            results.append({"id": comment_id, "ok": True, "status": status})
+    done = sum(1 for r in results if r["ok"])
+    log.info("moderation_decisions", action="approve" if approve else "reject", done=done, asked=len(ids))
+    return web.json_response({"results": results})
+
+
+def add_api_routes(app: web.Application) -> None:
+    app.router.add_get("/v1/moderation/comments", list_comments)
+    app.router.add_get("/v1/moderation/queue/counts", queue_counts)
+    app.router.add_get("/v1/moderation/comments/{comment_id}/history", history)
+    app.router.add_post("/v1/moderation/decisions", decisions)
