@@ -17,6 +17,7 @@ import redis as redis_sync
 from aiohttp.test_utils import TestClient, TestServer
 
 from service.app import create_app
+from service.logs import configure_logging
 from service.redis_server import find_redis_server, free_port
 from service.settings import Settings
 
@@ -106,3 +107,21 @@ def have_redis_server() -> bool:
     except RuntimeError:
         return shutil.which("redis-server") is not None
     return True
+
+
+SUITE_LOG = "suite-logs.jsonl"
+
+
+@pytest.fixture(scope="session", autouse=True)
+def suite_log(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    """Every in-process log line of the suite goes to one JSON-lines file, scanned at the end."""
+    path = tmp_path_factory.getbasetemp() / SUITE_LOG
+    with path.open("a", encoding="utf-8") as stream:
+        configure_logging("json", "debug", stream=stream)
+        yield path
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """The log scan runs last, after every other test has written its logs."""
+    last = [item for item in items if "test_logs_scan" in item.nodeid]
+    items[:] = [item for item in items if item not in last] + last
