@@ -1,0 +1,163 @@
+"""Toxicity scores through Detoxify, with evasion folding and windows over long comments.
+
+The model is loaded with ``detoxify.Detoxify(checkpoint=..., huggingface_config_path=...)`` from what
+``workers.scoring.modelstore`` resolves; we then use the instance's ``model`` and ``tokenizer`` for our
+own batching: every text is folded (``normalize.fold``), cut into overlapping token windows of
+``settings.max_tokens`` (stride 3/4 of that), windows are batched by length with dynamic padding, and
+each label takes the maximum over a text's windows, so an insult after the model's token limit still
+counts. ``score`` is blocking; call it from one executor thread.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import threading
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from workers.scoring import modelstore
+from workers.scoring.normalize import fold
+
+MAX_WINDOWS = 96  # per text; 96 windows of 128 tokens cover ~9,000 tokens, beyond max_body_bytes text
+BATCH_TOKENS = 4096  # padded tokens per forward pass
+MAX_BATCH = 64
+
+
+def _checkpoint_for(checkpoint: Path, config_dir: Path) -> Path | io.BytesIO:
+    """Detoxify always reads ``config.arch.args.model_type`` with ``from_pretrained``; offline, that has
+    to be a local folder. Built-in assemblies already point it at their ``config/``; for other folders
+    (official checkpoints name a hub model such as ``bert-base-uncased``) it is re-pointed in memory."""
+    manifest = checkpoint.parent / modelstore.MANIFEST
+    if manifest.is_file():
+        recorded = json.loads(manifest.read_text(encoding="utf-8")).get("model_type")
+        if recorded == str(config_dir.resolve()):
+            return checkpoint
+    import torch
+
+    loaded = torch.load(checkpoint, map_location="cpu", weights_only=False)
+    loaded["config"]["arch"]["args"]["model_type"] = str(config_dir.resolve())
+    buffer = io.BytesIO()
+    torch.save(loaded, buffer)
+    buffer.seek(0)
+    return buffer
+
+
+def load_detoxify(checkpoint: Path, config_dir: Path) -> Any:
+    """A ``detoxify.Detoxify`` instance for a resolved ``(checkpoint, config_dir)`` pair, offline."""
+    from detoxify import Detoxify
+
+    source = _checkpoint_for(checkpoint, config_dir)
+    return Detoxify(checkpoint=source, huggingface_config_path=str(config_dir), device="cpu")
+
+
+def _version_of(checkpoint: Path) -> str:
+    manifest = checkpoint.parent / modelstore.MANIFEST
+    if manifest.is_file():
+        data = json.loads(manifest.read_text(encoding="utf-8"))
+        if data.get("source_version"):
+            return str(data["source_version"])
+        sha = data.get("files", {}).get(modelstore.CHECKPOINT)
+        if sha:
+            return str(sha)[:12]
+    digest = hashlib.sha256()
+    with checkpoint.open("rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()[:12]
+
+
+def quantize_linear(model: Any) -> Any:
+    """Dynamic int8 quantisation of the ``Linear`` layers (weights int8, activations fp32)."""
+    import torch
+
+    return torch.ao.quantization.quantize_dynamic(model, {torch.nn.Linear}, dtype=torch.qint8)
+
+
+class ToxicityScorer:
+    """Scores texts with Detoxify labels (``toxicity`` and whatever else the checkpoint has)."""
+
+    def __init__(self, detox: Any, name: str, version: str, max_tokens: int = 128, quantize: bool = False):
+        self.detox = detox
+        self.model = quantize_linear(detox.model) if quantize else detox.model
+        self.model.eval()
+        self.tokenizer = detox.tokenizer
+        self.tokenizer.model_max_length = 1 << 30  # we window long texts ourselves; silence the warning
+        self.name = name
+        self.version = version + ("-int8" if quantize else "")
+        self.labels: tuple[str, ...] = tuple(detox.class_names)
+        limit = int(getattr(self.model.config, "max_position_embeddings", 512))
+        self.window = max(8, min(max_tokens, limit) - 2)  # room for [CLS] and [SEP]
+        self.stride = max(1, self.window * 3 // 4)
+        self._lock = threading.Lock()
+
+    @classmethod
+    def from_settings(cls, settings: Any, quantize: bool = False) -> ToxicityScorer:
+        import torch
+
+        if settings.torch_threads:
+            torch.set_num_threads(settings.torch_threads)
+        checkpoint, config_dir = modelstore.resolve_settings(settings)
+        detox = load_detoxify(checkpoint, config_dir)
+        name = str(settings.toxicity_model)
+        if Path(name).is_dir():
+            name = Path(name).resolve().name
+        return cls(detox, name, _version_of(checkpoint), settings.max_tokens, quantize)
+
+    def windows(self, text: str) -> list[list[int]]:
+        """Token id windows (with special tokens) covering the folded ``text``."""
+        ids: list[int] = self.tokenizer(fold(text), add_special_tokens=False, truncation=False)["input_ids"]
+        starts = list(range(0, max(1, len(ids) - self.window + self.stride), self.stride))
+        starts = [s for s in starts if s == 0 or s + self.window - self.stride < len(ids)]
+        if len(starts) > MAX_WINDOWS:
+            starts = [*starts[: MAX_WINDOWS - 1], starts[-1]]
+        cls_id, sep_id = self.tokenizer.cls_token_id, self.tokenizer.sep_token_id
+        return [[cls_id, *ids[s : s + self.window], sep_id] for s in starts]
+
+    def score(self, texts: Sequence[str]) -> list[dict[str, float]]:
+        """One dict of label -> probability per text (max over the text's windows)."""
+        import torch
+
+        owners: list[int] = []
+        windows: list[list[int]] = []
+        for i, text in enumerate(texts):
+            for window in self.windows(text):
+                owners.append(i)
+                windows.append(window)
+        best = torch.zeros((len(texts), len(self.labels)))
+        order = sorted(range(len(windows)), key=lambda k: len(windows[k]))
+        with self._lock, torch.inference_mode():
+            for batch in _batches(order, windows):
+                probs = torch.sigmoid(self._forward([windows[k] for k in batch]))
+                for row, k in enumerate(batch):
+                    best[owners[k]] = torch.maximum(best[owners[k]], probs[row])
+        values = best.tolist()
+        return [dict(zip(self.labels, row, strict=True)) for row in values]
+
+    def _forward(self, windows: list[list[int]]) -> Any:
+        import torch
+
+        width = max(len(w) for w in windows)
+        ids = torch.full((len(windows), width), int(self.tokenizer.pad_token_id or 0), dtype=torch.long)
+        mask = torch.zeros((len(windows), width), dtype=torch.long)
+        for row, window in enumerate(windows):
+            ids[row, : len(window)] = torch.tensor(window)
+            mask[row, : len(window)] = 1
+        return self.model(input_ids=ids, attention_mask=mask)[0].float()
+
+
+def _batches(order: list[int], windows: list[list[int]]) -> list[list[int]]:
+    """Consecutive runs of the length-sorted ``order`` within the padded-token budget."""
+    batches: list[list[int]] = []
+    current: list[int] = []
+    for k in order:
+        width = len(windows[k])  # sorted ascending, so this is the padded width of ``current + [k]``
+        if current and (len(current) >= MAX_BATCH or width * (len(current) + 1) > BATCH_TOKENS):
+            batches.append(current)
+            current = []
+        current.append(k)
+    if current:
+        batches.append(current)
+    return batches

