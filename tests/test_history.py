@@ -2,16 +2,13 @@
 
 from __future__ import annotations
 
-import shutil
-import socket
-import subprocess
+import secrets
 import time
-from collections.abc import AsyncIterator, Iterator
-from pathlib import Path
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
 from typing import Any
 
 import pytest
-import redis
 import redis.asyncio as aioredis
 
 from service.keys import Keys
@@ -19,53 +16,26 @@ from service.settings import Settings
 from workers.scoring.history import history_signals, ip_key, minhash_bands, remember_spam_domains
 from workers.scoring.types import CommentText
 
-REDIS_SERVER = Path(__file__).resolve().parents[1] / ".venv" / "bin" / "redis-server"
 BODY = (
     "Earn five thousand dollars a week from home with this one simple trick that banks hate, "
     "details on my profile page"
 )
 SETTINGS = Settings(spam_rate_window_s=60, spam_rate_limit=5, duplicate_window_s=3600)
-KEYS = Keys("cmtest")
 NOW = 1_800_000_000.0
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-@pytest.fixture(scope="session")
-def redis_server_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """A throw-away redis-server (no persistence) on a free port."""
-    binary = str(REDIS_SERVER) if REDIS_SERVER.exists() else shutil.which("redis-server")
-    if binary is None:
-        pytest.skip("no redis-server binary")
-    port = _free_port()
-    workdir = tmp_path_factory.mktemp("redis")
-    cmd = [binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"]
-    proc = subprocess.Popen([*cmd, "--dir", str(workdir)], stdout=subprocess.DEVNULL)
-    url = f"redis://127.0.0.1:{port}/0"
-    try:
-        client = redis.Redis.from_url(url)
-        for _ in range(100):
-            try:
-                client.ping()
-                break
-            except redis.ConnectionError:
-                time.sleep(0.05)
-        client.close()
-        yield url
-    finally:
-        proc.terminate()
-        proc.wait(timeout=10)
+@dataclass
+class Hist:
+    redis: Any
+    keys: Keys
 
 
 @pytest.fixture
-async def r(redis_server_url: str) -> AsyncIterator[Any]:
+async def r(redis_server_url: str) -> AsyncIterator[Hist]:
+    """The suite's real redis-server (``redis_server_url``, tests/conftest.py) with a fresh key prefix
+    per test: tests share the server and never flush it."""
     client = aioredis.Redis.from_url(redis_server_url)
-    await client.flushdb()
-    yield client
+    yield Hist(client, Keys("h" + secrets.token_hex(6)))
     await client.aclose()
 
 
@@ -74,57 +44,57 @@ def comment(cid: str, **kw: Any) -> CommentText:
     return CommentText(id=cid, **{**base, **kw})
 
 
-async def codes(r: Any, c: CommentText, now: float = NOW) -> set[str]:
-    return {s.code for s in await history_signals(r, KEYS, c, SETTINGS, now)}
+async def codes(r: Hist, c: CommentText, now: float = NOW) -> set[str]:
+    return {s.code for s in await history_signals(r.redis, r.keys, c, SETTINGS, now)}
 
 
-async def test_rate_email_fires_over_limit(r: Any) -> None:
+async def test_rate_email_fires_over_limit(r: Hist) -> None:
     for i in range(5):
         assert "rate_email" not in await codes(r, comment(f"c{i}", email="a@b.com"), NOW + i)
     assert "rate_email" in await codes(r, comment("c5", email="A@B.com "), NOW + 5)
     assert "rate_email" not in await codes(r, comment("c6", email="other@b.com"), NOW + 6)
 
 
-async def test_rate_window_slides(r: Any) -> None:
+async def test_rate_window_slides(r: Hist) -> None:
     for i in range(6):
         await codes(r, comment(f"c{i}", ip="10.0.0.1"), NOW + i)
     assert "rate_ip" in await codes(r, comment("c6", ip="10.0.0.1"), NOW + 10)
     assert "rate_ip" not in await codes(r, comment("c7", ip="10.0.0.1"), NOW + 200)
 
 
-async def test_ipv6_rate_by_slash_64(r: Any) -> None:
+async def test_ipv6_rate_by_slash_64(r: Hist) -> None:
     assert ip_key("2001:db8::1") == ip_key("2001:db8::ffff") != ip_key("2001:db8:0:1::1")
     for i in range(6):
         found = await codes(r, comment(f"c{i}", ip=f"2001:db8::{i + 1}"), NOW + i)
     assert "rate_ip" in found
 
 
-async def test_redelivery_does_not_count_twice(r: Any) -> None:
+async def test_redelivery_does_not_count_twice(r: Hist) -> None:
     for _ in range(20):
         found = await codes(r, comment("same", email="a@b.com", ip="10.0.0.2", body=BODY), NOW)
     assert found == set()
-    assert await r.zcard(KEYS.rate_email(next_key_suffix(await r.keys("cmtest:rate:email:*")))) == 1
+    email_keys = await r.redis.keys(f"{r.keys.prefix}:rate:email:*")
+    assert len(email_keys) == 1
+    assert await r.redis.zcard(email_keys[0]) == 1
+    dup_keys = await r.redis.keys(f"{r.keys.prefix}:dup:*")
+    assert len(dup_keys) == 8
+    assert [await r.redis.hlen(k) for k in dup_keys] == [2] * 8
 
 
-def next_key_suffix(keys: list[bytes]) -> str:
-    assert len(keys) == 1
-    return keys[0].decode().rsplit(":", 1)[1]
-
-
-async def test_duplicate_body_from_several_authors(r: Any) -> None:
+async def test_duplicate_body_from_several_authors(r: Hist) -> None:
     assert "duplicate_body" not in await codes(r, comment("d1", body=BODY, email="a1@x.org"))
     assert "duplicate_body" not in await codes(r, comment("d2", body=BODY, email="a2@x.org"), NOW + 1)
     near = BODY.replace("simple", "easy") + "!!"
     assert "duplicate_body" in await codes(r, comment("d3", body=near, email="a3@x.org"), NOW + 2)
 
 
-async def test_duplicate_body_across_threads(r: Any) -> None:
+async def test_duplicate_body_across_threads(r: Hist) -> None:
     for i in range(2):
         assert "duplicate_body" not in await codes(r, comment(f"d{i}", body=BODY, thread=f"t{i}", name="x"))
     assert "duplicate_body" in await codes(r, comment("d9", body=BODY, thread="t9", name="x"))
 
 
-async def test_duplicate_ignores_short_and_different_and_old(r: Any) -> None:
+async def test_duplicate_ignores_short_and_different_and_old(r: Hist) -> None:
     for i in range(5):
         assert "duplicate_body" not in await codes(r, comment(f"s{i}", body="Great article!", email=f"{i}@x"))
     other = "The council vote on the transit budget is next week and the audit is still not public at all."
@@ -134,35 +104,35 @@ async def test_duplicate_ignores_short_and_different_and_old(r: Any) -> None:
     assert minhash_bands("short text") is None
 
 
-async def test_spam_domain_after_held_spam(r: Any) -> None:
+async def test_spam_domain_after_held_spam(r: Hist) -> None:
     held = comment("h1", body="buy now at www.cheap-pills.xyz/x and https://youtube.com/watch?v=1")
-    await remember_spam_domains(r, KEYS, held)
-    members = {m.decode() for m in await r.zrange(KEYS.spam_domains, 0, -1)}
+    await remember_spam_domains(r.redis, r.keys, held)
+    members = {m.decode() for m in await r.redis.zrange(r.keys.spam_domains, 0, -1)}
     assert members == {"cheap-pills.xyz"}
     now = time.time()
     assert "spam_domain" in await codes(r, comment("n1", body="see http://cheap-pills.xyz"), now)
     assert "spam_domain" in await codes(r, comment("n2", author_url="https://www.cheap-pills.xyz/"), now)
     assert "spam_domain" not in await codes(r, comment("n3", body="https://youtube.com/watch?v=1"), now)
-    await remember_spam_domains(r, KEYS, held)
-    assert await r.zcard(KEYS.spam_domains) == 1
+    await remember_spam_domains(r.redis, r.keys, held)
+    assert await r.redis.zcard(r.keys.spam_domains) == 1
 
 
-async def test_every_key_has_ttl_and_no_clear_identifiers(r: Any) -> None:
+async def test_every_key_has_ttl_and_no_clear_identifiers(r: Hist) -> None:
     c = comment("k1", body=BODY, email="Secret.Person@example.com", ip="192.0.2.77", name="Secret Name")
     await codes(r, c)
-    await remember_spam_domains(r, KEYS, comment("k2", body="www.spam-site.xyz"))
-    keys = await r.keys("*")
-    assert keys
+    await remember_spam_domains(r.redis, r.keys, comment("k2", body="www.spam-site.xyz"))
+    keys = await r.redis.keys(f"{r.keys.prefix}:*")
+    assert len(keys) > 8
     dump = b""
     for key in keys:
-        assert await r.ttl(key) > 0, key
-        dump += key + repr(await r.dump(key)).encode()
+        assert await r.redis.ttl(key) > 0, key
+        dump += key + repr(await r.redis.dump(key)).encode()
     for secret in (b"secret.person", b"Secret.Person", b"192.0.2.77", b"Secret Name", b"secret name"):
         assert secret not in dump
 
 
-async def test_adversarial_body_is_fast(r: Any) -> None:
+async def test_adversarial_body_is_fast(r: Hist) -> None:
     started = time.perf_counter()
     for evil in ("a " * 25_000, "a." * 25_000, "http://" + "a" * 50_000, "x" * 50_000):
-        await history_signals(r, KEYS, comment("e", body=evil, author_url=evil), SETTINGS, NOW)
+        await history_signals(r.redis, r.keys, comment("e", body=evil, author_url=evil), SETTINGS, NOW)
     assert time.perf_counter() - started < 4.0
