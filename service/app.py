@@ -11,7 +11,7 @@ from redis.asyncio import Redis
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
-from service import http_comments, http_moderation
+from service import http_admin, http_comments, http_moderation
 from service.auth import KeyRing
 from service.httputil import (
     COMMENT_ID,
@@ -183,5 +183,6 @@ def create_app(settings: Settings) -> web.Application:
     app.router.add_get("/metrics", metrics)
     http_comments.add_routes(app)
     http_moderation.add_routes(app)
+    http_admin.add_routes(app)
     add_moderate_page(app)
     return app

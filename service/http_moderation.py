@@ -9,6 +9,8 @@ from aiohttp import web
 
 from service.httputil import (
     COMMENT_ID,
+    KEYS,
+    REDIS,
     SETTINGS,
     STORE,
     ApiError,
@@ -18,6 +20,7 @@ from service.httputil import (
 )
 from service.models import is_comment_id
 from service.store import Conflict, NotFound
+from workers import reputation
 
 _CURSOR = re.compile(r"^\d{1,17}:[0-9a-f]{28}$")
 NOTE_MAX = 2000
@@ -108,6 +111,9 @@ async def _act(request: web.Request, approve: bool) -> web.Response:
         raise ApiError(409, "conflict", f"comment is {exc.status}, not held", status=exc.status) from exc
     record = await store.get(comment_id)
     assert record is not None
+    if approve:
+        author = reputation.author_hash(record.fields.email)
+        await reputation.count_published(request.app[REDIS], request.app[KEYS], record.site, author)
     body = record.for_moderator()
     body["audit"] = await store.audit_trail(comment_id)
     return web.json_response(body)

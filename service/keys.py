@@ -100,3 +100,33 @@ class Keys:
         ``KEYS`` listing yields no usable session.
         """
         return f"{self.prefix}:session:{session_hash}"
+
+    # --- rules, reputation, webhooks ----------------------------------------------------------
+    def rules(self, site: str) -> str:
+        """String: the site's rules document (JSON), read by workers for every batch."""
+        return f"{self.prefix}:rules:{site}"
+
+    def rules_audit(self, site: str) -> str:
+        """List of JSON audit entries of rule changes for one site, oldest first."""
+        return f"{self.prefix}:rules:audit:{site}"
+
+    def author(self, site: str, author_hash: str) -> str:
+        """Hash ``approved`` (count) and ``standing`` (trusted|banned|normal) of one author of a site."""
+        return f"{self.prefix}:author:{site}:{author_hash}"
+
+    def webhook(self, site: str) -> str:
+        """Hash ``url`` and ``secret`` of a site's decision callback."""
+        return f"{self.prefix}:webhook:{site}"
+
+    @property
+    def webhook_stream(self) -> str:
+        """Stream of decision events to deliver (written by the same script that stores a decision)."""
+        return f"{self.prefix}:stream:webhooks"
+
+    @property
+    def webhook_group(self) -> str:
+        return "webhook-senders"
+
+    def webhook_attempts(self, event_id: str) -> str:
+        """List of JSON records, one per delivery attempt of one event."""
+        return f"{self.prefix}:webhook:attempts:{event_id}"

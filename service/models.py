@@ -67,7 +67,7 @@ class StreamJob:
 class Decision:
     """The verdict a worker (or the dead-letter path) stores for a comment."""
 
-    verdict: str  # publish | hold
+    verdict: str  # publish | hold | reject (reject only from a site rule or a banned author)
     scores: dict[str, float]
     reasons: list[dict[str, Any]]
     signals: list[dict[str, Any]] = field(default_factory=list)
@@ -76,7 +76,7 @@ class Decision:
 
     @property
     def status(self) -> str:
-        return "published" if self.verdict == "publish" else "held"
+        return {"publish": "published", "reject": "rejected"}.get(self.verdict, "held")
 
     def to_json(self) -> str:
         return json.dumps(asdict(self), ensure_ascii=False)
@@ -138,8 +138,11 @@ class CommentRecord:
     def for_moderator(self) -> dict[str, Any]:
         """The moderator view adds the author's name and the comment body (email only on demand)."""
         out = self.public()
+        from workers.reputation import author_hash
+
         out.update(
             site=self.site,
+            author=author_hash(self.fields.email),
             name=self.fields.name,
             body=self.fields.body,
             parent_id=self.fields.parent_id,

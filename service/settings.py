@@ -49,6 +49,17 @@ def _parse_thresholds(env: Mapping[str, str]) -> dict[str, float]:
     return thresholds
 
 
+def _parse_pairs(raw: str, what: str) -> dict[str, str]:
+    """``site=value,site2=value2`` (values may contain ':' but not ',')."""
+    out: dict[str, str] = {}
+    for item in filter(None, (part.strip() for part in raw.split(","))):
+        site, sep, value = item.partition("=")
+        if not sep or not site.strip() or not value.strip():
+            raise SettingsError(f"{what}: expected site=value,...")
+        out[site.strip()] = value.strip()
+    return out
+
+
 def _parse_site_limits(raw: str) -> dict[str, int]:
     out: dict[str, int] = {}
     for item in filter(None, (part.strip() for part in raw.split(","))):
@@ -99,6 +110,17 @@ class Settings:
     site_rate_limit: int = 6000
     client_rate_limit: int = 20
     site_rate_limits: dict[str, int] = field(default_factory=dict)  # per-site overrides
+    # Reputation: trusted after this many published comments (0: never automatically); a trusted
+    # author's comment is still held at or over the always-hold score; banned authors: hold or reject.
+    trusted_after: int = 3
+    trusted_hold_threshold: float = 0.95
+    banned_author_action: str = "hold"
+    # Decision callbacks: site -> URL and site -> signing secret (a site can also set its URL by API).
+    webhooks: dict[str, str] = field(default_factory=dict)
+    webhook_secrets: dict[str, str] = field(default_factory=dict)
+    webhook_timeout_s: float = 5.0
+    webhook_backoff_s: float = 1.0  # first retry delay, doubled each time, capped at 5 minutes
+    webhook_max_age_s: float = 3600.0  # stop retrying an event this long after its first attempt
     # Published and rejected records expire this many days after their decision (0: keep forever).
     retention_days: float = 90.0
     # Metrics: workers serve Prometheus text on this port (0: off); the API serves /metrics itself.
@@ -131,6 +153,8 @@ class Settings:
             raise SettingsError("COMMENTMOD_REDIS_FSYNC: always or everysec")
         if self.log_format not in {"auto", "json", "console"}:
             raise SettingsError("COMMENTMOD_LOG_FORMAT: auto, json or console")
+        if self.banned_author_action not in {"hold", "reject"}:
+            raise SettingsError("COMMENTMOD_BANNED_AUTHOR_ACTION: hold or reject")
         if self.batch_size < 1 or self.max_deliveries < 1:
             raise SettingsError("batch size and max deliveries must be at least 1")
 
@@ -149,11 +173,16 @@ _INT = {
     "MAX_BODY_BYTES": "max_body_bytes",
     "METRICS_PORT": "metrics_port",
     "RATE_WINDOW_S": "rate_window_s",
+    "TRUSTED_AFTER": "trusted_after",
     "SITE_RATE_LIMIT": "site_rate_limit",
     "CLIENT_RATE_LIMIT": "client_rate_limit",
 }
 _FLOAT = {
     "RETENTION_DAYS": "retention_days",
+    "WEBHOOK_TIMEOUT_S": "webhook_timeout_s",
+    "WEBHOOK_BACKOFF_S": "webhook_backoff_s",
+    "WEBHOOK_MAX_AGE_S": "webhook_max_age_s",
+    "TRUSTED_HOLD_THRESHOLD": "trusted_hold_threshold",
     "HEARTBEAT_TTL_S": "heartbeat_ttl_s",
     "DRAIN_TIMEOUT_S": "drain_timeout_s",
     "WAIT_MAX_S": "wait_max_s",
@@ -169,6 +198,7 @@ _STR = {
     "TOXICITY_MODEL": "toxicity_model",
     "LOG_FORMAT": "log_format",
     "LOG_LEVEL": "log_level",
+    "BANNED_AUTHOR_ACTION": "banned_author_action",
 }
 _PATH = {"DATA_DIR": "data_dir", "MODELS_DIR": "models_dir"}
 
@@ -193,6 +223,9 @@ def _values_from_env(env: Mapping[str, str]) -> dict[str, Any]:
         values["api_keys"] = parse_keys(env[PREFIX + "API_KEYS"], PREFIX + "API_KEYS")
     if env.get(PREFIX + "MODERATOR_KEYS"):
         values["moderator_keys"] = parse_keys(env[PREFIX + "MODERATOR_KEYS"], PREFIX + "MODERATOR_KEYS")
+    for name, attr in (("WEBHOOKS", "webhooks"), ("WEBHOOK_SECRETS", "webhook_secrets")):
+        if env.get(PREFIX + name):
+            values[attr] = _parse_pairs(env[PREFIX + name], PREFIX + name)
     if env.get(PREFIX + "SITE_RATE_LIMITS"):
         values["site_rate_limits"] = _parse_site_limits(env[PREFIX + "SITE_RATE_LIMITS"])
     values["thresholds"] = _parse_thresholds(env)

@@ -36,6 +36,7 @@ else
   end
 end
 redis.call('PUBLISH', ARGV[7], ARGV[1])
+redis.call('XADD', KEYS[6], 'MAXLEN', '~', 1000000, '*', 'id', ARGV[1], 'status', ARGV[3])
 return 'ok'
 """
 
@@ -52,6 +53,7 @@ if tonumber(ARGV[8]) > 0 then
   redis.call('EXPIRE', KEYS[3], ARGV[8])
 end
 redis.call('PUBLISH', ARGV[6], ARGV[1])
+redis.call('XADD', KEYS[5], 'MAXLEN', '~', 1000000, '*', 'id', ARGV[1], 'status', ARGV[2])
 return 'ok'
 """
 
@@ -128,7 +130,8 @@ class DecisionStore:
                 self._keys.held,
                 self._keys.attempts,
                 self._keys.audit(comment_id),
-                self._keys.by_status("published"),
+                self._keys.by_status(decision.status),
+                self._keys.webhook_stream,
             ],
             args=[
                 comment_id,
@@ -157,6 +160,7 @@ class DecisionStore:
                     self._keys.held,
                     self._keys.audit(comment_id),
                     self._keys.by_status(to_status),
+                    self._keys.webhook_stream,
                 ],
                 args=[
                     comment_id,

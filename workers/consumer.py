@@ -24,10 +24,12 @@ from service.metrics import WorkerMetrics
 from service.models import CommentRecord, Decision, StreamJob
 from service.settings import Settings
 from service.store import DecisionStore
-from workers import deadletter
-from workers.policy import Verdict, decide
+from workers import deadletter, reputation
+from workers.policy import AuthorPolicy, Verdict, decide
+from workers.rules import RuleHit, RulesCache
 from workers.scoring.history import history_signals, remember_spam_domains
 from workers.scoring.pipeline import ScoringPipeline
+from workers.scoring.spam import find_links
 from workers.scoring.types import CommentText, Scores, Signal
 
 log = get_logger("commentmod.worker")
@@ -68,6 +70,7 @@ class Worker:
         self.executor = executor
         self.name = name
         self.metrics = WorkerMetrics(model=pipeline.models.get("toxicity", ""))
+        self.rules = RulesCache()
         self._last_claim = 0.0
         self._last_trim = 0.0
 
@@ -148,8 +151,9 @@ class Worker:
         self.metrics.batch.observe(len(messages))
         if work:
             self.metrics.scoring.observe(scoring_ms / 1000)
-        for item, scores in scored:
-            verdict = decide(scores, self.settings.thresholds)
+        contexts = await self._policy_context([item for item, _ in scored])
+        for (item, scores), (hits, author, thresholds) in zip(scored, contexts, strict=True):
+            verdict = decide(scores, thresholds, hits, author)
             await self._store(item, scores, verdict, scoring_ms / max(len(work), 1))
             done.append(item.job)
         for item, error in failed:
@@ -214,6 +218,30 @@ class Worker:
                 failed.append((item, f"{type(exc).__name__}: {str(exc)[:200]}"))
         return ok, failed
 
+    async def _policy_context(
+        self, items: list[Work]
+    ) -> list[tuple[list[RuleHit], AuthorPolicy, dict[str, float]]]:
+        """Site rules (read fresh each batch: changes apply at once) and author standing per comment."""
+        if not items:
+            return []
+        sites = sorted({w.record.site for w in items})
+        raw_rules = dict(zip(sites, await self.redis.mget([self.keys.rules(s) for s in sites]), strict=True))
+        authors = [(w.record.site, reputation.author_hash(w.record.fields.email)) for w in items]
+        standings = await reputation.standings(self.redis, self.keys, authors)
+        out = []
+        for item, standing in zip(items, standings, strict=True):
+            compiled = self.rules.get(raw_rules[item.record.site])
+            body = item.record.fields.body
+            hits = compiled.check(body, item.record.fields.thread or "", len(find_links(body)))
+            author = AuthorPolicy(
+                trusted=standing.trusted(self.settings.trusted_after),
+                banned=standing.standing == "banned",
+                banned_action=self.settings.banned_author_action,
+                always_hold=self.settings.trusted_hold_threshold,
+            )
+            out.append((hits, author, {**self.settings.thresholds, **compiled.rules.thresholds}))
+        return out
+
     async def _store(self, item: Work, scores: Scores, verdict: Verdict, scoring_ms: float) -> None:
         """Store the decision (a no-op if the comment was decided meanwhile) and log the canonical line."""
         decision = Decision(
@@ -226,6 +254,9 @@ class Worker:
         )
         result = await self.store.decide(item.record.id, item.record.created_at, decision)
         if result == "ok":
+            if verdict.verdict == "publish":
+                author = reputation.author_hash(item.record.fields.email)
+                await reputation.count_published(self.redis, self.keys, item.record.site, author)
             self.metrics.decisions.labels(verdict.verdict, self.metrics.model).inc()
             for reason in verdict.reasons:
                 self.metrics.reasons.labels(reason.code).inc()

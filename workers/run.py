@@ -16,6 +16,7 @@ from service.metrics import CONTENT_TYPE
 from service.settings import Settings
 from workers.consumer import Worker
 from workers.scoring.pipeline import ScoringPipeline
+from workers.webhooks import WebhookSender
 
 log = get_logger("commentmod.worker")
 
@@ -71,9 +72,10 @@ async def serve_worker(
     redis = redis_client(settings.redis_url, max(settings.block_ms / 1000 + 5, 10))
     with ThreadPoolExecutor(max_workers=1, thread_name_prefix="scoring") as executor:
         worker = Worker(settings, redis, pipeline, executor, name)
+        sender = WebhookSender(settings, redis, name)
         runner = await _metrics_server(worker, settings.metrics_port)
         try:
-            await worker.run(stop)
+            await asyncio.gather(worker.run(stop), sender.run(stop))
         finally:
             if runner is not None:
                 await runner.cleanup()
