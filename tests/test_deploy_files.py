@@ -297,6 +297,50 @@ def test_dockerignore_keeps_local_state_out_and_sources_in() -> None:
         assert needed not in patterns, f".dockerignore must not exclude {needed} (the build copies it)"
 
 
+def test_image_install_ships_every_data_file() -> None:
+    """The image installs the project as a wheel (not editable): data files outside ``*.py`` reach it
+    only through ``[tool.setuptools.package-data]`` in pyproject.toml. Every tracked non-Python file
+    under service/ and workers/ must match a pattern there, or the container lacks it."""
+    import fnmatch
+
+    git = shutil.which("git")
+    if git is None or not (REPO / ".git").exists():
+        pytest.skip("needs a git checkout to know which files are tracked")
+    listed = subprocess.run(
+        [git, "ls-files", "service", "workers"], cwd=REPO, capture_output=True, text=True, check=True
+    ).stdout.split()
+    package_data = tomllib.loads((REPO / "pyproject.toml").read_text(encoding="utf-8"))
+    patterns: dict[str, list[str]] = (
+        package_data.get("tool", {}).get("setuptools", {}).get("package-data", {})
+    )
+    missing = []
+    for rel in listed:
+        path = Path(rel)
+        if path.suffix in {".py", ".pyi"} or path.name in {"py.typed"}:
+            continue
+        package_dir = path.parent
+        while package_dir != Path(".") and not (REPO / package_dir / "__init__.py").exists():
+            package_dir = package_dir.parent
+        package = ".".join(package_dir.parts)
+        inside = path.relative_to(package_dir).as_posix()
+        globs = patterns.get(package, []) + patterns.get("*", [])
+        if not any(fnmatch.fnmatch(inside, g) for g in globs):
+            missing.append(
+                f"{rel} (package {package}, needs e.g. {package!r} = [{str(Path(inside).parent / '*')!r}])"
+            )
+    message = "not in [tool.setuptools.package-data] of pyproject.toml, so not in the Docker image:\n"
+    new = [m for m in missing if m.split(" ", 1)[0] not in KNOWN_MISSING_DATA_FILES]
+    assert not new, message + "\n".join(new)
+    if missing:
+        pytest.xfail(message + "\n".join(missing))
+
+
+# Known at the time of writing, reported to the owner of pyproject.toml: the fix is
+# `"service.web" = ["static/*"]` under [tool.setuptools.package-data]; then empty this set.
+# Any other data file missing from package-data fails the test outright.
+KNOWN_MISSING_DATA_FILES = {"service/web/static/app.css", "service/web/static/app.js"}
+
+
 def hadolint_binary() -> str | None:
     local = Path(sys.executable).parent / "hadolint"
     return str(local) if local.exists() else shutil.which("hadolint")
@@ -323,6 +367,68 @@ def test_redis_conf_persistence_and_memory() -> None:
     assert conf["dir"] == "/data"
     assert conf["maxmemory-policy"] == "noeviction", "never evict comments"
     assert re.fullmatch(r"\d+(mb|gb)", conf["maxmemory"]), "set an explicit maxmemory"
+
+
+def redis7_server() -> str | None:
+    """A ``redis-server`` of version 7 or later on PATH or next to this Python, else None."""
+    candidates = [Path(sys.executable).parent / "redis-server", shutil.which("redis-server")]
+    for candidate in candidates:
+        if not candidate or not Path(candidate).exists():
+            continue
+        out = subprocess.run(
+            [str(candidate), "--version"], capture_output=True, text=True, check=False
+        ).stdout
+        match = re.search(r"v=(\d+)\.", out)
+        if match and int(match.group(1)) >= 7:
+            return str(candidate)
+    return None
+
+
+@pytest.mark.parametrize("source", ["deploy/redis.conf", "redis-statefulset-example ConfigMap"])
+def test_redis_conf_loads_in_redis_7(source: str, tmp_path: Path) -> None:
+    """Start a real Redis 7 with the file (only ``dir`` and the listener changed) and read it back."""
+    server = redis7_server()
+    if server is None:
+        pytest.skip("no redis-server >= 7 installed (redis.conf uses Redis 7 directives)")
+    redis_py = pytest.importorskip("redis")
+    if source == "deploy/redis.conf":
+        text = REDIS_CONF.read_text(encoding="utf-8")
+    else:
+        (configmap,) = load_yaml_docs(REDIS_EXAMPLE / "redis-config.yaml")
+        text = configmap["data"]["redis.conf"]
+    conf = tmp_path / "redis.conf"
+    conf.write_text(re.sub(r"(?m)^dir .*$", f"dir {tmp_path}", text), encoding="utf-8")
+    sock = tmp_path / "redis.sock"
+    proc = subprocess.Popen(
+        [server, str(conf), "--port", "0", "--unixsocket", str(sock)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    try:
+        client = redis_py.Redis(unix_socket_path=str(sock), socket_timeout=5, decode_responses=True)
+        for _ in range(100):
+            if proc.poll() is not None:
+                break
+            try:
+                client.ping()
+                break
+            except redis_py.ConnectionError:
+                import time
+
+                time.sleep(0.05)
+        assert proc.poll() is None, f"redis-server refused the configuration:\n{proc.communicate()[0]}"
+        got = {k: client.config_get(k)[k] for k in ("appendonly", "appendfsync", "maxmemory-policy")}
+        assert got == {"appendonly": "yes", "appendfsync": "always", "maxmemory-policy": "noeviction"}
+        assert int(client.config_get("maxmemory")["maxmemory"]) > 0
+        client.close()
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
 
 
 def test_statefulset_example_uses_the_same_redis_settings() -> None:
@@ -521,6 +627,28 @@ def base() -> list[dict[str, Any]]:
 @pytest.fixture(scope="module")
 def redis_example() -> list[dict[str, Any]]:
     return render_kustomization(REDIS_EXAMPLE)
+
+
+def kustomize_command() -> list[str] | None:
+    if shutil.which("kustomize"):
+        return [str(shutil.which("kustomize")), "build"]
+    if shutil.which("kubectl"):
+        return [str(shutil.which("kubectl")), "kustomize"]
+    return None
+
+
+@pytest.mark.parametrize("directory", [K8S, REDIS_EXAMPLE], ids=["base", "redis-statefulset-example"])
+def test_python_rendering_matches_kustomize(directory: Path) -> None:
+    command = kustomize_command()
+    if command is None:
+        pytest.skip("neither kustomize nor kubectl installed: rendering not compared with the real tool")
+    result = subprocess.run(
+        [*command, str(directory)], capture_output=True, text=True, timeout=120, check=False
+    )
+    assert result.returncode == 0, result.stderr
+    real = {(o["kind"], o["metadata"]["name"]): o for o in yaml.safe_load_all(result.stdout) if o}
+    ours = {(o["kind"], o["metadata"]["name"]): o for o in render_kustomization(directory)}
+    assert ours == real
 
 
 def test_base_contains_the_expected_objects(base: list[dict[str, Any]]) -> None:
