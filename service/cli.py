@@ -78,7 +78,7 @@ def _add_serving(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from workers import evaluation
+    from workers import evaluation, feedback
     from workers.scoring import modelstore
     from workers.training import spam as train_spam
     from workers.training import toxicity as train_toxicity
@@ -94,6 +94,7 @@ def build_parser() -> argparse.ArgumentParser:
     models_sub = models.add_subparsers(dest="action", required=True)
     modelstore.register(models_sub)
     evaluation.register(sub)
+    feedback.register(sub)
     return parser
 
 
@@ -108,7 +109,9 @@ def main(argv: list[str] | None = None) -> int:
     configure_logging(
         settings.log_format,
         settings.log_level,
-        stream=sys.stderr if args.command in {"score", "eval", "train", "models", "deadletters"} else None,
+        stream=sys.stderr
+        if args.command in {"score", "eval", "train", "models", "deadletters", "export-labels", "calibrate"}
+        else None,
     )
     return int(args.func(args))
 
