@@ -105,9 +105,10 @@ def redis_directives(text: str) -> dict[str, str]:
 def settings_names() -> tuple[set[str], set[str]]:
     """(exact names, name prefixes) of the environment variables service/settings.py reads.
 
-    Parsed, not imported: the ``_INT/_FLOAT/_STR/_PATH`` tables give ``PREFIX + key`` names, and every
-    ``PREFIX + "NAME"`` expression gives one more (``API_KEYS``, ``MODERATOR_KEYS``); a literal that
-    ends in ``_`` (``THRESHOLD_``) is a prefix.
+    Parsed, not imported: the ``_INT/_FLOAT/_STR/_PATH`` tables give ``PREFIX + key`` names, every
+    ``PREFIX + "NAME"`` expression gives one more (``API_KEYS``, ``MODERATOR_KEYS``), and so does every
+    upper-case string literal inside ``_values_from_env`` (names looked up in a loop, like
+    ``("WEBHOOKS", ...)``); a name that ends in ``_`` (``THRESHOLD_``) is a prefix.
     """
     tree = ast.parse(SETTINGS_PY.read_text(encoding="utf-8"))
     prefix = None
@@ -128,7 +129,17 @@ def settings_names() -> tuple[set[str], set[str]]:
             and isinstance(node.right.value, str)
         ):
             suffixes.add(node.right.value)
+        elif isinstance(node, ast.FunctionDef) and node.name == "_values_from_env":
+            suffixes.update(
+                n.value
+                for n in ast.walk(node)
+                if isinstance(n, ast.Constant)
+                and isinstance(n.value, str)
+                and re.fullmatch(r"[A-Z][A-Z0-9_]*", n.value)
+            )
     assert prefix == "COMMENTMOD_", f"unexpected PREFIX in {SETTINGS_PY}: {prefix!r}"
+    # PREFIX + "..." also builds error messages; only NAME-shaped literals are names.
+    suffixes = {s for s in suffixes if re.fullmatch(r"[A-Z][A-Z0-9_]*", s)}
     exact = {prefix + s for s in suffixes if not s.endswith("_")}
     prefixes = {prefix + s for s in suffixes if s.endswith("_")}
     return exact, prefixes
@@ -160,6 +171,7 @@ def test_settings_parser_finds_the_known_names() -> None:
         "COMMENTMOD_API_KEYS",
         "COMMENTMOD_MODERATOR_KEYS",
         "COMMENTMOD_PORT",
+        "COMMENTMOD_WEBHOOK_SECRETS",
     ):
         assert name in exact
     assert "COMMENTMOD_THRESHOLD_" in prefixes
