@@ -45,7 +45,7 @@ async def make_held(
         assert record is not None
         decision = Decision(
             verdict=verdict,
-            scores=scores or {"toxicity": 0.97, "spam": 0.01},
+            scores={"toxicity": 0.97, "spam": 0.01} if scores is None else scores,
             reasons=(TOXIC if reasons is None else reasons) if verdict == "hold" else [],
         )
         assert await store.decide(comment_id, record.created_at, decision) == "ok"
@@ -130,14 +130,20 @@ async def test_cookie_is_secure_when_the_request_came_over_tls_via_a_proxy(clien
 
 
 async def test_login_form_posted_from_another_origin_is_refused(client: Any) -> None:
-    resp = await client.post(
-        "/moderate/login",
-        data={"key": MOD_KEY},
-        headers={"Origin": "https://evil.example"},
-        allow_redirects=False,
-    )
-    assert resp.status == 403
-    assert "Set-Cookie" not in resp.headers
+    for headers in [
+        {"Origin": "https://evil.example"},
+        {"Origin": "null"},
+        {"Origin": "null", "Sec-Fetch-Site": "cross-site"},
+        {"Sec-Fetch-Site": "same-site"},
+    ]:
+        resp = await client.post(
+            "/moderate/login", data={"key": MOD_KEY}, headers=headers, allow_redirects=False
+        )
+        assert resp.status == 403, headers
+        assert "Set-Cookie" not in resp.headers
+    own = {"Origin": "null", "Sec-Fetch-Site": "same-origin"}  # our form, sent under no-referrer
+    resp = await client.post("/moderate/login", data={"key": MOD_KEY}, headers=own, allow_redirects=False)
+    assert resp.status == 303
 
 
 async def test_signed_in_shell_carries_csrf_token_and_no_inline_script(client: Any) -> None:

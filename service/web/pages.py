@@ -114,11 +114,18 @@ async def page(request: web.Request) -> web.Response:
 
 
 def _same_origin(request: web.Request) -> bool:
-    """A form POST from another site is refused (browsers send ``Origin`` on POST)."""
+    """Refuse a sign-in form posted from another site (login CSRF).
+
+    Browsers send ``Sec-Fetch-Site``; they send ``Origin: null`` for our own form because the page's
+    ``Referrer-Policy`` is ``no-referrer``, so a null origin passes only with ``Sec-Fetch-Site: same-origin``.
+    """
+    fetch_site = request.headers.get("Sec-Fetch-Site")
+    if fetch_site in {"cross-site", "same-site"}:
+        return False
     origin = request.headers.get("Origin")
-    if origin is None:
-        return True
-    return origin != "null" and urlsplit(origin).netloc == request.host
+    if origin == "null":
+        return fetch_site == "same-origin"
+    return origin is None or urlsplit(origin).netloc == request.host
 
 
 async def login(request: web.Request) -> web.Response:
