@@ -1,0 +1,142 @@
+"""``commentmod eval``: measure the toxicity and spam scorers on the labelled data sets.
+
+    commentmod eval --data ../shared/data [--limit N] [--obfuscated DIR] [--json OUT]
+
+Per data set: rows, positive rate, ROC-AUC, PR-AUC, precision and recall at the configured thresholds
+(``Settings.thresholds``), precision at a realistic prevalence where one applies, texts per second.
+alt-profanity-check is scored on the same rows wherever that is fair (not on Davidson or the Jigsaw slice:
+its training data). Spam sets are measured out of fold (see :mod:`workers.evaluation.spam_eval`).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import asdict
+from pathlib import Path
+from typing import Any
+
+from workers.evaluation.datasets import EvalSet, toxicity_sets
+from workers.evaluation.report import Table, format_table, score_row
+
+NEWS_PREVALENCE = 0.076  # UCC's unhealthy share, close to real news-site prevalence
+ScoreFn = Callable[[Sequence[str]], list[float]]
+
+
+class CachedScorer:
+    """Scores each distinct text once per run (UCC's two label variants share their texts)."""
+
+    def __init__(self, name: str, fn: ScoreFn, batch_size: int = 64) -> None:
+        self.name, self.fn, self.batch_size = name, fn, batch_size
+        self.cache: dict[str, float] = {}
+        self.speed: dict[int, float] = {}
+
+    def __call__(self, texts: list[str]) -> tuple[list[float], float]:
+        todo = list(dict.fromkeys(t for t in texts if t not in self.cache))
+        started = time.perf_counter()
+        for i in range(0, len(todo), self.batch_size):
+            batch = todo[i : i + self.batch_size]
+            self.cache.update(zip(batch, self.fn(batch), strict=True))
+        key = hash(tuple(texts))
+        if todo:
+            self.speed[key] = len(todo) / max(time.perf_counter() - started, 1e-9)
+        return [self.cache[t] for t in texts], self.speed.get(key, float("nan"))
+
+
+def toxicity_fn(settings: Any) -> ScoreFn:
+    from workers.scoring.toxicity import ToxicityScorer
+
+    scorer = ToxicityScorer.from_settings(settings)
+    return lambda texts: [s["toxicity"] for s in scorer.score(list(texts))]
+
+
+def profanity_fn() -> ScoreFn:
+    from profanity_check import predict_prob
+
+    return lambda texts: [float(p) for p in predict_prob(list(texts))]
+
+
+def toxicity_table(s: EvalSet, scorers: Sequence[CachedScorer], threshold: float, prefix: str = "") -> Table:
+    pos_rate = sum(s.labels) / max(len(s.labels), 1)
+    prevalence = None if s.positives_only else NEWS_PREVALENCE
+    t = Table(prefix + s.name, s.description, len(s.texts), pos_rate, prevalence)
+    for scorer in scorers:
+        if scorer.name == "alt-profanity-check":
+            if not s.profanity_fair:
+                continue
+            thr = 0.5  # the package's own predict() cut
+        else:
+            thr = threshold
+        scores, speed = scorer(s.texts)
+        row = score_row(scorer.name, s.labels, scores, thr, prevalence, s.positives_only)
+        row.texts_per_s = speed
+        if s.positives_only:
+            row.note = "positives only: recall at threshold"
+        t.rows.append(row)
+    return t
+
+
+def _scorers(settings: Any, args: argparse.Namespace) -> list[CachedScorer]:
+    out = []
+    if not args.no_toxicity:
+        try:
+            out.append(
+                CachedScorer(f"toxicity:{settings.toxicity_model}", toxicity_fn(settings), args.batch_size)
+            )
+        except Exception as exc:  # a missing model must not hide the other figures
+            print(f"toxicity scorer unavailable ({type(exc).__name__}: {exc}); skipping it", file=sys.stderr)
+    if not args.no_profanity:
+        out.append(CachedScorer("alt-profanity-check", profanity_fn(), 1024))
+    return out
+
+
+def evaluate(settings: Any, args: argparse.Namespace) -> list[Table]:
+    """Every table, printed as soon as it is ready."""
+    tables: list[Table] = []
+
+    def emit(t: Table) -> None:
+        tables.append(t)
+        print(format_table(t) + "\n", flush=True)
+
+    data, limit = Path(args.data), args.limit
+    scorers = _scorers(settings, args) if not args.no_toxicity or not args.no_profanity else []
+    tox_threshold = float(settings.thresholds.get("toxicity", 0.5))
+    if scorers:
+        for s in toxicity_sets(data, limit):
+            emit(toxicity_table(s, scorers, tox_threshold))
+        if args.obfuscated:
+            for s in toxicity_sets(Path(args.obfuscated), limit, only_present=True):
+                emit(toxicity_table(s, scorers, tox_threshold, prefix="obfuscated:"))
+    if not args.no_spam:
+        from workers.evaluation.spam_eval import spam_tables
+
+        for t in spam_tables(data, float(settings.thresholds.get("spam", 0.8)), limit):
+            emit(t)
+    return tables
+
+
+def run(args: argparse.Namespace) -> int:
+    from service.settings import Settings
+
+    settings = Settings.from_env()
+    tables = evaluate(settings, args)
+    if args.json:
+        Path(args.json).write_text(json.dumps([asdict(t) for t in tables], indent=2, default=str) + "\n")
+    return 0
+
+
+def register(subparsers: Any) -> None:
+    """Add ``eval`` to the top-level subparsers."""
+    p = subparsers.add_parser("eval", help="measure the scorers on the labelled data sets")
+    p.add_argument("--data", required=True, help="folder with the labelled data sets (../shared/data)")
+    p.add_argument("--limit", type=int, default=None, help="at most N rows per set (stratified sample)")
+    p.add_argument("--obfuscated", default=None, help="folder from scripts/obfuscate_dev_sets.py")
+    p.add_argument("--json", default=None, help="also write every figure to this JSON file")
+    p.add_argument("--batch-size", type=int, default=64)
+    p.add_argument("--no-toxicity", action="store_true", help="skip the toxicity model")
+    p.add_argument("--no-profanity", action="store_true", help="skip alt-profanity-check")
+    p.add_argument("--no-spam", action="store_true", help="skip the spam sets")
+    p.set_defaults(func=run)
