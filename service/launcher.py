@@ -6,6 +6,7 @@ import asyncio
 import json
 import os
 import secrets
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -117,12 +118,16 @@ def run_api(settings: Settings, processes: int = 1, reuse_port: bool = False) ->
 
 
 def _wait_children(children: list[subprocess.Popen[bytes]]) -> int:
-    try:
-        return max(child.wait() for child in children)
-    except KeyboardInterrupt:
+    """Wait for the API processes; SIGTERM or SIGINT here is passed on to each (they drain)."""
+
+    def forward(signum: int, _: object) -> None:
         for child in children:
-            child.terminate()
-        return max(child.wait() for child in children)
+            if child.poll() is None:
+                child.send_signal(signum)
+
+    signal.signal(signal.SIGTERM, forward)
+    signal.signal(signal.SIGINT, forward)
+    return max(child.wait() for child in children)
 
 
 def run_up(settings: Settings) -> int:

@@ -341,16 +341,7 @@ def test_image_install_ships_every_data_file() -> None:
                 f"{rel} (package {package}, needs e.g. {package!r} = [{str(Path(inside).parent / '*')!r}])"
             )
     message = "not in [tool.setuptools.package-data] of pyproject.toml, so not in the Docker image:\n"
-    new = [m for m in missing if m.split(" ", 1)[0] not in KNOWN_MISSING_DATA_FILES]
-    assert not new, message + "\n".join(new)
-    if missing:
-        pytest.xfail(message + "\n".join(missing))
-
-
-# Known at the time of writing, reported to the owner of pyproject.toml: the fix is
-# `"service.web" = ["static/*"]` under [tool.setuptools.package-data]; then empty this set.
-# Any other data file missing from package-data fails the test outright.
-KNOWN_MISSING_DATA_FILES = {"service/web/static/app.css", "service/web/static/app.js"}
+    assert not missing, message + "\n".join(missing)
 
 
 def hadolint_binary() -> str | None:
