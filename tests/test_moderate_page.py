@@ -9,7 +9,9 @@ from typing import Any
 
 import redis.asyncio as aioredis
 import structlog
+from aiohttp.test_utils import TestClient, TestServer
 
+from service.app import create_app
 from service.keys import Keys
 from service.models import Decision
 from service.settings import Settings
@@ -191,6 +193,18 @@ async def test_stolen_cookie_value_is_useless_after_logout(client: Any) -> None:
     await client.post("/moderate/logout", headers={"X-CSRF-Token": csrf})
     replay = await client.get("/v1/moderation/queue/counts", cookies={COOKIE: session_id})
     assert replay.status == 401
+
+
+async def test_removing_a_moderator_key_ends_the_sessions_signed_in_with_it(
+    client: Any, settings: Settings
+) -> None:
+    resp, _ = await sign_in(client)
+    session_id = set_cookie_header(resp).split(";")[0].split("=", 1)[1]
+    rotated = settings.with_(moderator_keys={"new-mod-key-0123456789": "alice"})
+    async with TestClient(TestServer(create_app(rotated))) as other:
+        assert (await other.get("/v1/moderation/queue/counts", cookies={COOKIE: session_id})).status == 401
+    async with TestClient(TestServer(create_app(settings))) as same:
+        assert (await same.get("/v1/moderation/queue/counts", cookies={COOKIE: session_id})).status == 200
 
 
 async def test_static_files_are_served_with_nosniff_and_nothing_else_is(client: Any) -> None:

@@ -138,7 +138,8 @@ async def login(request: web.Request) -> web.Response:
         log.info("moderate_login_failed")
         return _login_page("That is not a moderator key.", 401)
     await close_session(request)  # never keep a session id from before sign-in
-    session_id, _ = await open_session(request, principal.name)
+    assert isinstance(key, str)
+    session_id, _ = await open_session(request, principal.name, key)
     log.info("moderate_login", moderator=principal.name)
     response = web.Response(status=303, headers={**SECURITY_HEADERS, "Location": "/moderate"})
     set_cookie(request, response, session_id)

@@ -1,9 +1,11 @@
 """Moderator page sessions: a random id in an HttpOnly cookie, the session (name + CSRF token) in Redis.
 
-Redis holds ``Keys.session(sha256(id))`` -> ``{moderator, csrf, created}`` with a TTL, so the cookie
-value never appears in Redis. Writes made with the cookie must carry the session's CSRF token in
-``X-CSRF-Token`` (compared in constant time). A ``Authorization: Bearer`` moderator key works
-everywhere too and needs no CSRF token: browsers never attach it on their own.
+Redis holds ``Keys.session(sha256(id))`` -> ``{moderator, csrf, key, created}`` with a TTL, so the cookie
+value never appears in Redis. ``key`` is a digest of the moderator key used to sign in: a session is
+valid only while that key is still configured, so removing a key ends its sessions too. Writes made
+with the cookie must carry the session's CSRF token in ``X-CSRF-Token`` (compared in constant time).
+An ``Authorization: Bearer`` moderator key works everywhere too and needs no CSRF token: browsers
+never attach it on their own.
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ from dataclasses import dataclass
 
 from aiohttp import web
 
-from service.httputil import KEYRING, KEYS, REDIS, ApiError
+from service.httputil import KEYRING, KEYS, REDIS, SETTINGS, ApiError
 
 COOKIE = "cm_session"
 CSRF_HEADER = "X-CSRF-Token"
@@ -30,8 +32,16 @@ class Session:
     csrf: str
 
 
-def _digest(session_id: str) -> str:
-    return hashlib.sha256(session_id.encode("utf-8", "replace")).hexdigest()
+def _digest(secret: str) -> str:
+    return hashlib.sha256(secret.encode("utf-8", "replace")).hexdigest()
+
+
+def _key_still_valid(request: web.Request, key_digest: str, moderator: str) -> bool:
+    valid = False
+    for key, name in request.app[SETTINGS].moderator_keys.items():  # no early exit
+        if hmac.compare_digest(_digest(key).encode(), key_digest.encode()) and name == moderator:
+            valid = True
+    return valid
 
 
 def is_tls(request: web.Request) -> bool:
@@ -40,16 +50,21 @@ def is_tls(request: web.Request) -> bool:
     return request.secure or forwarded == "https"
 
 
-async def open_session(request: web.Request, moderator: str) -> tuple[str, Session]:
-    """Create a session for ``moderator``; returns the cookie value and the session."""
+async def open_session(request: web.Request, moderator: str, key: str) -> tuple[str, Session]:
+    """Create a session for ``moderator`` signed in with ``key``; returns the cookie value and the session."""
     session_id = secrets.token_urlsafe(32)
     session = Session(moderator=moderator, csrf=secrets.token_urlsafe(32))
-    key = request.app[KEYS].session(_digest(session_id))
+    name = request.app[KEYS].session(_digest(session_id))
     redis = request.app[REDIS]
-    mapping = {"moderator": moderator, "csrf": session.csrf, "created": repr(time.time())}
+    mapping = {
+        "moderator": moderator,
+        "csrf": session.csrf,
+        "key": _digest(key),
+        "created": repr(time.time()),
+    }
     pipe = redis.pipeline(transaction=True)
-    pipe.hset(key, mapping=mapping)
-    pipe.expire(key, SESSION_TTL_S)
+    pipe.hset(name, mapping=mapping)
+    pipe.expire(name, SESSION_TTL_S)
     await pipe.execute()
     return session_id, session
 
@@ -61,6 +76,8 @@ async def current_session(request: web.Request) -> Session | None:
         return None
     data = await request.app[REDIS].hgetall(request.app[KEYS].session(_digest(session_id)))
     if not data or "moderator" not in data or "csrf" not in data:
+        return None
+    if not _key_still_valid(request, data.get("key", ""), data["moderator"]):
         return None
     return Session(moderator=data["moderator"], csrf=data["csrf"])
 
