@@ -15,7 +15,6 @@ from typing import Any
 import aiohttp
 import pytest
 from aiohttp import web
-from playwright.async_api import Browser, Page, async_playwright, expect
 
 from service.app import create_app
 from service.redis_server import free_port
@@ -24,7 +23,13 @@ from tests.conftest import MOD_KEY, mod_headers, site_headers
 from tests.test_moderate_page import SPAM, TOXIC, make_held
 
 CHROMIUM = Path("/usr/bin/chromium")
-pytestmark = pytest.mark.skipif(not CHROMIUM.exists(), reason="needs Debian's chromium at /usr/bin/chromium")
+if not CHROMIUM.exists():
+    pytest.skip(
+        "needs Debian's chromium at /usr/bin/chromium (apt-get install chromium)", allow_module_level=True
+    )
+
+# Imported only where the browser exists; with the browser but without the package this fails loudly.
+from playwright.async_api import Browser, Page, async_playwright, expect  # noqa: E402
 
 CHROMIUM_ARGS = [
     "--headless",
