@@ -19,7 +19,7 @@ from aiohttp import web
 from service.app import create_app
 from service.redis_server import free_port
 from service.settings import Settings
-from tests.conftest import MOD_KEY, mod_headers, site_headers
+from tests.conftest import MOD_KEY, OTHER_SITE_KEY, SITE_KEY, mod_headers, site_headers
 from tests.test_moderate_page import SPAM, TOXIC, make_held
 
 CHROMIUM = Path("/usr/bin/chromium")
@@ -54,13 +54,13 @@ class Live:
     dialogs: list[str] = field(default_factory=list)
     console_errors: list[str] = field(default_factory=list)
 
-    async def post(self, payload: dict[str, Any]) -> str:
-        resp = await self.http.post(f"{self.base}/v1/comments", json=payload, headers=site_headers())
+    async def post(self, payload: dict[str, Any], key: str = SITE_KEY) -> str:
+        resp = await self.http.post(f"{self.base}/v1/comments", json=payload, headers=site_headers(key))
         assert resp.status == 202, await resp.text()
         return str((await resp.json())["id"])
 
-    async def held(self, **kwargs: Any) -> str:
-        return await make_held(self.settings, self.post, **kwargs)
+    async def held(self, key: str = SITE_KEY, **kwargs: Any) -> str:
+        return await make_held(self.settings, lambda payload: self.post(payload, key), **kwargs)
 
     async def comment(self, comment_id: str) -> dict[str, Any]:
         url = f"{self.base}/v1/moderation/comments/{comment_id}"
@@ -255,6 +255,22 @@ async def test_sign_out_ends_the_session(page: Page, live: Live) -> None:
     assert [c for c in await page.context.cookies() if c["name"] == "cm_session"] == []
     status = await page.evaluate("fetch('/v1/moderation/queue/counts').then(r => r.status)")
     assert status == 401
+
+
+async def test_reason_chip_and_site_select_filter_the_queue(page: Page, live: Live) -> None:
+    await live.held(body="Toxic one")
+    await live.held(body="Spammy one", reasons=SPAM)
+    await live.held(OTHER_SITE_KEY, body="From the other site")
+    await sign_in(page, live, cards=3)
+    await page.click("#counts .chip:text('Looks like spam: 1')")
+    await expect(page.locator("#list article.card")).to_have_count(1)
+    assert "Spammy one" in await page.locator("#list article.card").inner_text()
+    assert await page.locator("#filter-reason").input_value() == "spam"
+    await page.select_option("#filter-reason", "")
+    await expect(page.locator("#list article.card")).to_have_count(3)
+    await page.select_option("#filter-site", "site-b")
+    await expect(page.locator("#list article.card")).to_have_count(1)
+    assert "From the other site" in await page.locator("#list article.card").inner_text()
 
 
 async def test_published_and_rejected_lists_are_searchable_with_history(page: Page, live: Live) -> None:

@@ -254,7 +254,7 @@
     search.addEventListener("keydown", (e) => { if (e.key === "Enter") setFilter("q", search.value.trim()); });
     const parts = [search, button("Search", () => setFilter("q", search.value.trim()))];
     for (const [name, any] of [["reason", "any reason"], ["site", "any site"]]) {
-      if (name === "reason" && state.view !== "held") continue;
+      if (state.view !== "held") continue;  // the choices come from the held queue's counts
       const select = el("select");
       select.id = `filter-${name}`;
       select.setAttribute("aria-label", `filter by ${name}`);
