@@ -94,7 +94,7 @@ class Keys:
 
     # --- moderator page sessions (service/web) ----------------------------------------------
     def session(self, session_hash: str) -> str:
-        """Hash ``moderator``, ``csrf``, ``created`` for one signed-in page session, with a TTL.
+        """Hash ``moderator``, ``csrf``, ``key`` (sign-in key digest), ``created`` of one session; has a TTL.
 
         The name holds a hash of the cookie's session id, never the id itself, so a Redis dump or
         ``KEYS`` listing yields no usable session.
