@@ -1,0 +1,1 @@
+"""Helpers of ``scripts/bench.py``: processes, load generation, synthetic comments, phases, report."""

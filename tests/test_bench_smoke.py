@@ -1,0 +1,77 @@
+"""`scripts/bench.py --quick` (the CI smoke run of `make bench`) runs end to end, prints its table with
+every row and a number in each, writes the same figures as JSON, and leaves no process behind.
+
+Behaviour only: the figures of a smoke run on a shared CI machine say nothing about speed.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import psutil
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+ROWS = (
+    "intake_bare",
+    "intake_fsync_always",
+    "intake_fsync_everysec",
+    "intake_everysec_log_info",
+    "intake_processes_2_vs_1",
+    "worker_throughput",
+    "latency_p50",
+    "latency_p95",
+    "latency_p99",
+    "api_rss",
+    "worker_rss",
+    "redis_per_comment",
+)
+ROW_LINE = re.compile(r"^(?P<key>[a-z0-9_]+)\s+(?P<value>\S+) (?P<unit>.+?)\s{2,}(?P<goal>.+?)\s{2,}"
+                      r"(?P<result>PASS|FAIL|info)\s{2,}(?P<details>.*)$")  # fmt: skip
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(900)
+def test_bench_quick_prints_every_row(tmp_path: Path) -> None:
+    out = tmp_path / "bench.json"
+    work = tmp_path / "work"
+    done = subprocess.run(
+        [sys.executable, "scripts/bench.py", "--quick", "--json", str(out), "--work-dir", str(work)],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=840,
+    )
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+
+    lines = done.stdout.splitlines()
+    assert any(line.startswith("command: ") and "--quick" in line for line in lines)
+    assert any(line.startswith("machine: ") and "cores" in line for line in lines)
+    rows = {m["key"]: m for m in map(ROW_LINE.match, lines) if m}
+    assert list(rows) == list(ROWS), done.stdout
+    for key, match in rows.items():
+        value = float(match["value"])
+        assert math.isfinite(value) and value > 0, (key, match.group(0))
+        if match["result"] != "info":
+            assert match["goal"].strip() not in ("", "-", "info"), key
+
+    figures = json.loads(out.read_text())
+    assert figures["error"] is None
+    assert figures["machine"]["cores"] >= 1
+    assert set(figures["rows"]) == set(ROWS)
+    for key, row in figures["rows"].items():
+        assert isinstance(row["value"], int | float) and math.isfinite(row["value"]), key
+        assert row["result"] in ("PASS", "FAIL", "info"), key
+
+    # Everything it started is gone (redis-server ran with --dir under the work dir).
+    leftovers = [
+        p.info["cmdline"]
+        for p in psutil.process_iter(["cmdline"])
+        if str(work) in " ".join(p.info["cmdline"] or [])
+    ]
+    assert leftovers == []
