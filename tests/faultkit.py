@@ -18,6 +18,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Awaitable, Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -25,11 +26,14 @@ from typing import Any
 import aiohttp
 import pytest
 import redis as redis_sync
+import redis.asyncio as aioredis
 
 from service.keys import Keys
 from service.redis_server import free_port
 from service.settings import Settings, child_env
 from tests.conftest import MOD_KEY, OTHER_SITE_KEY, SITE_KEY, start_redis
+from workers.consumer import Worker
+from workers.scoring.pipeline import ScoringPipeline
 
 Report = Callable[..., dict[str, Any]]
 
@@ -352,6 +356,28 @@ class FaultProxy:
             with contextlib.suppress(Exception):
                 dst.transport.abort()
             self._writers.discard(dst)
+
+
+class InProcessWorker:
+    """A real ``Worker`` running in this event loop (scoring in its own thread)."""
+
+    def __init__(self, settings: Settings, name: str) -> None:
+        self.settings, self.name = settings, name
+
+    async def __aenter__(self) -> InProcessWorker:
+        self.redis = aioredis.Redis.from_url(self.settings.redis_url or "", decode_responses=True)
+        self.executor = ThreadPoolExecutor(max_workers=1)
+        self.stop = asyncio.Event()
+        pipeline = ScoringPipeline.from_settings(self.settings)
+        worker = Worker(self.settings, self.redis, pipeline, self.executor, self.name)
+        self.task = asyncio.create_task(worker.run(self.stop))
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        self.stop.set()
+        await asyncio.wait_for(self.task, 30)
+        await self.redis.aclose()
+        self.executor.shutdown()
 
 
 # --- the tiny real model ------------------------------------------------------------------------

@@ -10,11 +10,9 @@ from __future__ import annotations
 import asyncio
 import time
 import tracemalloc
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
-import redis.asyncio as aioredis
 from aiohttp.test_utils import TestClient, TestServer
 
 from service.app import create_app, redis_client
@@ -25,6 +23,7 @@ from service.settings import Settings
 from service.store import DecisionStore
 from tests.faultkit import (  # noqa: F401  (the *_fixture names are pytest fixtures)
     FaultProxy,
+    InProcessWorker,
     PostResult,
     Report,
     fault_model_fixture,
@@ -35,31 +34,7 @@ from tests.faultkit import (  # noqa: F401  (the *_fixture names are pytest fixt
     statuses,
 )
 from tests.workerkit import decide_counts, wait_decided
-from workers.consumer import Worker
 from workers.deadletter import trim_acknowledged
-from workers.scoring.pipeline import ScoringPipeline
-
-
-class InProcessWorker:
-    """A real ``Worker`` running in this event loop (scoring in its own thread)."""
-
-    def __init__(self, settings: Settings, name: str) -> None:
-        self.settings, self.name = settings, name
-
-    async def __aenter__(self) -> InProcessWorker:
-        self.redis = aioredis.Redis.from_url(self.settings.redis_url or "", decode_responses=True)
-        self.executor = ThreadPoolExecutor(max_workers=1)
-        self.stop = asyncio.Event()
-        pipeline = ScoringPipeline.from_settings(self.settings)
-        worker = Worker(self.settings, self.redis, pipeline, self.executor, self.name)
-        self.task = asyncio.create_task(worker.run(self.stop))
-        return self
-
-    async def __aexit__(self, *exc: object) -> None:
-        self.stop.set()
-        await asyncio.wait_for(self.task, 30)
-        await self.redis.aclose()
-        self.executor.shutdown()
 
 
 def _accepted(results: list[PostResult]) -> list[str]:
