@@ -8,7 +8,7 @@ HOST ?= 127.0.0.1
 PORT ?= 8080
 DATA_DIR ?= ./var
 
-.PHONY: run test lint typecheck bench install clean
+.PHONY: run test browser lint typecheck bench install clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -24,9 +24,16 @@ install: $(STAMP)
 run: $(STAMP)
 	$(BIN)/commentmod up --host $(HOST) --port $(PORT) --data-dir $(DATA_DIR)
 
-## Lint, type-check and run the whole test suite against a real redis-server.
-test: $(STAMP) lint typecheck
+## Lint, type-check and run the whole test suite against a real redis-server and headless Chromium.
+test: $(STAMP) browser lint typecheck
 	$(BIN)/python -m pytest -q
+
+## Debian's Chromium for the page's browser tests (Playwright drives it; it never downloads a browser).
+browser:
+	@if [ -x /usr/bin/chromium ]; then :; \
+	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+		(apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium) >/dev/null; \
+	else echo "note: /usr/bin/chromium missing and not root: browser tests will be skipped"; fi
 
 lint: $(STAMP)
 	$(BIN)/ruff check service workers tests scripts
