@@ -78,8 +78,10 @@ def ip_key(ip: str) -> str:
 
 def _seeds(tag: str) -> np.ndarray:
     return np.asarray(
-        [int.from_bytes(hashlib.blake2b(f"{tag}{i}".encode(), digest_size=8).digest(), "little") | 1
-         for i in range(DUP_BANDS * DUP_ROWS)],
+        [
+            int.from_bytes(hashlib.blake2b(f"{tag}{i}".encode(), digest_size=8).digest(), "little") | 1
+            for i in range(DUP_BANDS * DUP_ROWS)
+        ],
         dtype=np.uint64,
     )
 

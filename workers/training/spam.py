@@ -47,8 +47,10 @@ def load_set(data_dir: Path, name: str, limit: int | None = None) -> SpamData:
             out.texts.append(text)
             out.labels.append(int(row["label_binary"]))
             out.sets.append(name)
-            key = row["split"] if name == "youtube" else normalise(text).lower()
-            out.groups.append(hashlib.sha256(key.encode()).hexdigest()[:16])
+            key = normalise(text).lower()
+            out.groups.append(
+                row["split"] if name == "youtube" else hashlib.sha256(key.encode()).hexdigest()[:16]
+            )
     if limit is not None and limit < len(out.texts):
         out = _subsample(out, limit)
     return out
@@ -219,8 +221,22 @@ def cross_validate(d: SpamData, c: float, seed: int, dim_bits: int) -> dict[str,
         if m.any():
             per_set[name] = metrics(y[m], score[m], threshold)
             per_set[name]["roc_auc_text_only"] = metrics(y[m], z[m], 0.0)["roc_auc"]
-    return {"x": x, "z": z, "offset": offset, "score": score, "a": a, "b": b,
-            "threshold": threshold, "per_set": per_set}
+    groups = np.asarray(d.groups)
+    per_video = {
+        g: metrics(y[yt & (groups == g)], score[yt & (groups == g)], threshold)["roc_auc"]
+        for g in sorted(set(groups[yt].tolist()))
+    }
+    return {
+        "x": x,
+        "z": z,
+        "offset": offset,
+        "score": score,
+        "a": a,
+        "b": b,
+        "threshold": threshold,
+        "per_set": per_set,
+        "youtube_per_video_roc_auc": per_video,
+    }
 
 
 def write_assets(out: Path, coef: Any, bias: float, info: dict[str, Any]) -> Path:
@@ -233,8 +249,12 @@ def write_assets(out: Path, coef: Any, bias: float, info: dict[str, Any]) -> Pat
     weights = out / "spam_weights.npz"
     np.savez_compressed(weights, weights=coef.astype(np.float32), bias=np.asarray([bias], np.float32))
     digest = sha256_file(weights)
-    manifest = {"version": f"spam-hashlr-{digest[:12]}", "weights_file": weights.name,
-                "weights_sha256": digest, **info}
+    manifest = {
+        "version": f"spam-hashlr-{digest[:12]}",
+        "weights_file": weights.name,
+        "weights_sha256": digest,
+        **info,
+    }
     (out / MANIFEST).write_text(json.dumps(manifest, indent=2, sort_keys=True) + "\n")
     return out / MANIFEST
 
@@ -252,11 +272,17 @@ def train(
     cv = cross_validate(d, c, seed, DIM_BITS)
     coef, bias = fit(cv["x"], np.asarray(d.labels), sample_weights(d.sets), c, seed)
     info = {
-        "dim_bits": DIM_BITS, "C": c, "seed": seed, "set_weight": SET_WEIGHT,
+        "dim_bits": DIM_BITS,
+        "C": c,
+        "seed": seed,
+        "set_weight": SET_WEIGHT,
         "calibration": {"a": cv["a"], "b": cv["b"], "fit_on": "out-of-fold logits + body-signal offsets"},
         "recommended_threshold": cv["threshold"],
-        "cv": {"scheme": "youtube: leave-one-video-out; sms, spamassassin: 5-fold grouped by text",
-               "per_set": cv["per_set"]},
+        "cv": {
+            "scheme": "youtube: leave-one-video-out; sms, spamassassin: 5-fold grouped by text",
+            "per_set": cv["per_set"],
+            "youtube_per_video_roc_auc": cv["youtube_per_video_roc_auc"],
+        },
         "rows": {name: d.sets.count(name) for name in SETS},
         "trained_seconds": round(time.time() - started, 1),
     }
@@ -268,9 +294,13 @@ def _run(args: argparse.Namespace) -> int:
     info = train(Path(args.data), Path(args.out), args.seed, args.C, args.limit)
     print(f"threshold (precision >= 0.9 at 10% prevalence, YouTube OOF): {info['recommended_threshold']}")
     for name, m in info["cv"]["per_set"].items():
-        print(f"{name:13s} rows={int(m['rows']):5d} roc_auc={m['roc_auc']:.4f} "
-              f"(text only {m['roc_auc_text_only']:.4f}) pr_auc={m['pr_auc']:.4f} "
-              f"precision={m['precision']:.3f} recall={m['recall']:.3f}")
+        print(
+            f"{name:13s} rows={int(m['rows']):5d} roc_auc={m['roc_auc']:.4f} "
+            f"(text only {m['roc_auc_text_only']:.4f}) pr_auc={m['pr_auc']:.4f} "
+            f"precision={m['precision']:.3f} recall={m['recall']:.3f}"
+        )
+    videos = info["cv"]["youtube_per_video_roc_auc"].items()
+    print("youtube per held-out video: " + ", ".join(f"{v} {auc:.4f}" for v, auc in videos))
     print(f"wrote {args.out}")
     return 0
 
