@@ -87,7 +87,7 @@ def _banner(settings: Settings, keys: dict[str, dict[str, str]] | None) -> str:
         "try:",
         f"  curl -s -X POST {base}/v1/comments -H 'Authorization: Bearer {site_key}' \\",
         "    -H 'Content-Type: application/json' -H 'Prefer: wait=5' \\",
-        """    -d '{"name": "Ada", "email": "ada@example.org", "body": "Thanks, a clear article."}'""",
+        """    -d '{"name": "Ada", "email": "you@example.com", "body": "Thanks, a clear article."}'""",
         f"  curl -s {base}/v1/moderation/queue -H 'Authorization: Bearer {mod_key}'",
     ]
     return "\n".join(lines)

@@ -14,6 +14,8 @@ import pytest
 EMAIL = re.compile(r"[A-Za-z0-9._%+-]{1,64}@[A-Za-z0-9-]{1,63}(?:\.[A-Za-z0-9-]{1,63})*\.[A-Za-z]{2,24}")
 IPV4 = re.compile(r"(?<![\d.])(?:\d{1,3}\.){3}\d{1,3}(?![\d.])")
 ALLOWED_IPS = {"127.0.0.1", "0.0.0.0"}
+# The curl example printed by `commentmod up` (a documentation address, not anyone's data).
+ALLOWED_EMAILS = {"you@example.com"}
 # Names and bodies the tests send (distinctive enough not to occur by chance).
 SENT_TEXTS = [
     "Ada Lovelace",
@@ -42,7 +44,7 @@ def test_logs_scan_finds_no_personal_data(tmp_path_factory: pytest.TempPathFacto
         if path.parent.name == "redis" or path.name == "redis.log":
             continue  # redis-server's own log: it never sees personal data in clear either way
         text = path.read_text(encoding="utf-8", errors="replace")
-        problems += [f"{path.name}: email {m}" for m in set(EMAIL.findall(text))]
+        problems += [f"{path.name}: email {m}" for m in set(EMAIL.findall(text)) - ALLOWED_EMAILS]
         problems += [f"{path.name}: ip {m}" for m in set(IPV4.findall(text)) if m not in ALLOWED_IPS]
         problems += [f"{path.name}: text {t!r}" for t in SENT_TEXTS if t in text]
     assert not problems, problems[:20]
