@@ -59,6 +59,7 @@ class WebhookSender:
         self.name = name
         self._slots = asyncio.Semaphore(16)
         self._tasks: set[asyncio.Task[None]] = set()
+        self._last: dict[str, asyncio.Task[None]] = {}  # comment id -> its latest delivery task
 
     async def run(self, stop: asyncio.Event) -> None:
         with contextlib.suppress(ResponseError):  # BUSYGROUP: it exists
@@ -104,14 +105,30 @@ class WebhookSender:
     ) -> None:
         for mid, fields in entries:
             await self._slots.acquire()
-            task = asyncio.create_task(self._deliver_and_release(session, stop, mid, fields))
+            comment_id = fields.get("id", "")
+            before = self._last.get(comment_id)
+            task = asyncio.create_task(self._deliver_and_release(session, stop, mid, fields, before))
+            self._last[comment_id] = task
             self._tasks.add(task)
             task.add_done_callback(self._tasks.discard)
+            task.add_done_callback(lambda t, c=comment_id: self._forget(c, t))
+
+    def _forget(self, comment_id: str, task: asyncio.Task[None]) -> None:
+        if self._last.get(comment_id) is task:
+            del self._last[comment_id]
 
     async def _deliver_and_release(
-        self, session: aiohttp.ClientSession, stop: asyncio.Event, mid: str, fields: dict[str, str]
+        self,
+        session: aiohttp.ClientSession,
+        stop: asyncio.Event,
+        mid: str,
+        fields: dict[str, str],
+        before: asyncio.Task[None] | None,
     ) -> None:
+        """Events of one comment are delivered in order: wait for the previous one first."""
         try:
+            if before is not None:
+                await asyncio.gather(before, return_exceptions=True)
             if await self.deliver(session, stop, mid, fields):
                 pipe = self.redis.pipeline(transaction=True)
                 pipe.xack(self.keys.webhook_stream, self.keys.webhook_group, mid)
