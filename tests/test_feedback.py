@@ -95,7 +95,8 @@ async def test_export_labels_reads_the_embedded_redis_of_a_data_dir(tmp_path: Pa
         redis = aioredis.Redis.from_url(url, decode_responses=True)
         keys = Keys("cm")
         await redis.hset(keys.comment("0" * 28), mapping={
-            "site": "s", "status": "rejected", "created_at": "1", "decided_by": "moderator:bo", "decided_at": "2",
+            "site": "s", "status": "rejected", "created_at": "1",
+            "decided_by": "moderator:bo", "decided_at": "2",
             "comment": json.dumps({"name": "n", "email": "e@example.org", "body": "kept"}),
             "decision": Decision("hold", {"toxicity": 0.9}, []).to_json(),
         })  # fmt: skip

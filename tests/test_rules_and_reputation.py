@@ -12,6 +12,7 @@ import redis.asyncio as aioredis
 
 from service.keys import Keys
 from service.settings import Settings
+from tests.conftest import mod_headers, site_headers
 from workers.consumer import Worker
 from workers.policy import AuthorPolicy, decide
 from workers.reputation import author_hash
@@ -19,7 +20,6 @@ from workers.rules import CompiledRules, parse_rules
 from workers.scoring.pipeline import ScoringPipeline
 from workers.scoring.testing import build_tiny_checkpoint
 from workers.scoring.types import Scores
-from tests.conftest import mod_headers, site_headers
 
 
 @pytest.fixture(scope="module")

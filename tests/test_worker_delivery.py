@@ -19,12 +19,12 @@ import redis.asyncio as aioredis
 
 from service.keys import Keys
 from service.settings import Settings
+from tests.conftest import mod_headers, site_headers
+from tests.workerkit import decide_counts, post_many, spawn_worker, wait_decided, wait_for_heartbeat
 from workers.consumer import Worker
 from workers.scoring.pipeline import ScoringPipeline
 from workers.scoring.testing import build_tiny_checkpoint
 from workers.scoring.types import CommentText, Scores, Signal
-from tests.conftest import mod_headers, site_headers
-from tests.workerkit import decide_counts, post_many, spawn_worker, wait_decided, wait_for_heartbeat
 
 POISON = "POISON-PILL"
 
@@ -174,3 +174,29 @@ async def test_sigterm_drains_and_exits_cleanly(client: Any, wsettings: Settings
         peer.wait(30)
     assert all(s in {"published", "held"} for s in statuses.values())
     assert set((await decide_counts(wsettings, ids)).values()) == {1}
+
+
+async def test_prefer_wait_answers_200_with_the_decided_record(client: Any, wsettings: Settings) -> None:
+    pipeline = ScoringPipeline.from_settings(wsettings)
+    stop, task, res = await _run_worker(wsettings, pipeline, "w-wait")
+    try:
+        payload = {"name": "W", "email": "w@example.org", "body": "Waiting for my verdict."}
+        resp = await client.post("/v1/comments", json=payload, headers=site_headers(Prefer="wait=10"))
+        assert resp.status == 200
+        assert resp.headers["Preference-Applied"] == "wait=10"
+        body = await resp.json()
+        assert body["status"] in {"published", "held"} and body["verdict"] in {"publish", "hold"}
+        assert body["decided_at"] is not None
+    finally:
+        await _stop(stop, task, res)
+
+
+async def test_prefer_wait_without_a_worker_answers_202_after_the_wait(client: Any) -> None:
+    import time
+
+    started = time.monotonic()
+    payload = {"name": "W", "email": "w@example.org", "body": "Nobody scores this."}
+    resp = await client.post("/v1/comments", json=payload, headers=site_headers(Prefer="wait=1"))
+    assert resp.status == 202
+    assert (await resp.json())["status"] == "pending"
+    assert 0.9 <= time.monotonic() - started < 5
