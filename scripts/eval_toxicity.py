@@ -13,6 +13,7 @@ from __future__ import annotations
 import argparse
 import csv
 import json
+import os
 import resource
 import sys
 import time
@@ -62,11 +63,11 @@ def _metrics(scores: list[float], labels: list[int]) -> dict[str, float]:
 def evaluate(scorer: Any, data: Path, batch_size: int) -> dict[str, Any]:
     ucc = _rows(data / UCC)
     texts = [r["comment"] for r in ucc]
-    started = time.perf_counter()
+    started, cpu_started = time.perf_counter(), time.process_time()
     tox: list[float] = []
     for i in range(0, len(texts), batch_size):
         tox.extend(s["toxicity"] for s in scorer.score(texts[i : i + batch_size]))
-    elapsed = time.perf_counter() - started
+    elapsed, cpu = time.perf_counter() - started, time.process_time() - cpu_started
     unhealthy = [int(r["healthy"] == "0") for r in ucc]
     hostile = [int(r["hostile"] == "1" or r["antagonize"] == "1") for r in ucc]
     olid = [r for r in _rows(data / OLID) if r["split"] == "test"]
@@ -82,8 +83,18 @@ def evaluate(scorer: Any, data: Path, batch_size: int) -> dict[str, Any]:
         "olid_test": _metrics(olid_scores, [int(r["label_binary"] == "1") for r in olid]),
         "threshold_5pct_healthy": {k: round(v, 4) for k, v in cut.items()},
         "throughput_comments_per_s": round(len(texts) / elapsed, 1),
+        # CPU time is less sensitive to other processes on a shared machine: comments per second if
+        # the process had all its torch threads' cores to itself.
+        "throughput_per_cpu_s_x_threads": round(len(texts) / cpu * _threads(), 1),
+        "load_average": os.getloadavg()[0],
         "peak_rss_mib": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
     }
+
+
+def _threads() -> int:
+    import torch
+
+    return int(torch.get_num_threads())
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -62,6 +62,28 @@ _IN_WORD_SEP = re.compile(r"[.·•*_]")
 _REPEATS = re.compile(r"([^\W\d_])\1{2,}")
 _LEET_RUN = re.compile(r"[013457890@$!|€]+")
 _UNIT = re.compile(r"\d+(?:st|nd|rd|th|s|am|pm|k|m|g|x|p|d|kg|km|mm|cm|gb|mb|mph|hp)|[a-z]{1,2}\d+", re.I)
+_TLDS = frozenset(
+    [
+        "com",
+        "org",
+        "net",
+        "edu",
+        "gov",
+        "io",
+        "co",
+        "ca",
+        "uk",
+        "us",
+        "de",
+        "fr",
+        "au",
+        "info",
+        "biz",
+        "ly",
+        "me",
+        "tv",
+    ]
+)
 _EDGE_PUNCT = ".,;:!?\"'()[]{}<>#"
 
 
@@ -129,7 +151,8 @@ def _fold_token(match: re.Match[str]) -> str:
         seps = _IN_WORD_SEP.findall(core)
         # "said.The", "U.S.Army": a full stop before a capital is a missing space, not an evasion.
         sentence_break = any(s == "." and p[:1].isupper() for s, p in zip(seps, parts[1:], strict=True))
-        if min(len(p) for p in parts) <= 3 and not sentence_break:
+        domain = seps[-1] == "." and parts[-1].lower() in _TLDS  # "example.com"
+        if min(len(p) for p in parts) <= 3 and not sentence_break and not domain:
             core = "".join(parts)
     # A leading '@' or '$' stripped as punctuation would hide "@ss"; keep symbols in the core.
     return head + _deleet(core) + tail

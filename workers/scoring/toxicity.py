@@ -84,7 +84,6 @@ class ToxicityScorer:
         self.model = quantize_linear(detox.model) if quantize else detox.model
         self.model.eval()
         self.tokenizer = detox.tokenizer
-        self.tokenizer.model_max_length = 1 << 30  # we window long texts ourselves; silence the warning
         self.name = name
         self.version = version + ("-int8" if quantize else "")
         self.labels: tuple[str, ...] = tuple(detox.class_names)

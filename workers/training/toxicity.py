@@ -24,7 +24,9 @@ from typing import Any
 from workers.training.tox_data import LABELS, Example, load_training
 
 LABEL_WEIGHTS = {"toxicity": 1.0}  # other labels 0.5
-TEACHER_SHARE = {"civil_neg": 0.6}  # other sources 0.35; labels without gold are pure teacher
+# Share of the teacher in a target where the source has a gold label (``--teacher-share`` elsewhere).
+# Span-free sentences of toxic posts are only weak negatives: there the teacher decides alone.
+TEACHER_SHARE = {"civil_neg": 1.0}
 
 
 def register(subparsers: Any) -> None:
@@ -41,14 +43,17 @@ def register(subparsers: Any) -> None:
     parser.add_argument("--lr", type=float, default=8e-5)
     parser.add_argument("--threads", type=int, default=0, help="torch threads (0: torch default)")
     parser.add_argument("--teacher-python", default=None, help="python of the tox-block venv (optional)")
+    parser.add_argument("--teacher-share", type=float, default=0.35, help="teacher weight in gold targets")
     parser.set_defaults(func=run)
 
 
-def targets_for(examples: list[Example], teacher: list[dict[str, float]] | None) -> tuple[list, list]:
+def targets_for(
+    examples: list[Example], teacher: list[dict[str, float]] | None, default_share: float = 0.35
+) -> tuple[list, list]:
     """Soft targets and loss masks, one row of ``LABELS`` per example."""
     targets, masks = [], []
     for i, example in enumerate(examples):
-        share = TEACHER_SHARE.get(example.source, 0.35)
+        share = TEACHER_SHARE.get(example.source, default_share)
         row, mask = [], []
         for label in LABELS:
             gold = example.targets.get(label)
@@ -111,16 +116,71 @@ def _encode(texts: list[str], max_len: int) -> list[list[int]]:
     return list(encoded["input_ids"])
 
 
-def _collate(ids: list[list[int]], batch: list[int]) -> tuple[Any, Any]:
+class _PassThrough:
+    """Stands in for the embeddings of the top half: the cached hidden states come in as inputs_embeds."""
+
+    @staticmethod
+    def make() -> Any:
+        import torch
+
+        class PassThrough(torch.nn.Module):
+            def forward(self, inputs_embeds: Any = None, **_: Any) -> Any:
+                return inputs_embeds
+
+        return PassThrough()
+
+
+def split_model(model: Any, k: int) -> tuple[Any, Any]:
+    """(bottom, top) views sharing ``model``'s modules: embeddings + layers[:k], layers[k:] + head."""
+    import copy
+
+    import torch
+    import transformers
+
+    layers = model.bert.encoder.layer
+    low = copy.deepcopy(model.config)
+    low.num_hidden_layers = k
+    bottom = transformers.BertModel(low, add_pooling_layer=False)
+    bottom.embeddings = model.bert.embeddings
+    bottom.encoder.layer = torch.nn.ModuleList(layers[:k])
+    high = copy.deepcopy(model.config)
+    high.num_hidden_layers = len(layers) - k
+    top = transformers.BertForSequenceClassification(high)
+    top.bert.embeddings = _PassThrough.make()
+    top.bert.encoder.layer = torch.nn.ModuleList(layers[k:])
+    top.bert.pooler = model.bert.pooler
+    top.classifier = model.classifier
+    return bottom.eval(), top
+
+
+def cache_frozen(bottom: Any, ids: list[list[int]], batch_size: int = 128) -> list[Any]:
+    """Hidden states after the frozen layers, per example (fp16, unpadded), computed once."""
+    import torch
+    from tqdm import tqdm
+
+    order = sorted(range(len(ids)), key=lambda i: len(ids[i]))
+    cache: list[Any] = [None] * len(ids)
+    with torch.inference_mode():
+        for start in tqdm(range(0, len(order), batch_size), desc="frozen layers", unit="batch"):
+            batch = order[start : start + batch_size]
+            input_ids, attention = _collate([torch.tensor(ids[i]) for i in batch])
+            hidden = bottom(input_ids=input_ids, attention_mask=attention).last_hidden_state
+            for row, i in enumerate(batch):
+                cache[i] = hidden[row, : len(ids[i])].to(torch.float16).clone()
+    return cache
+
+
+def _collate(rows: list[Any]) -> tuple[Any, Any]:
+    """Right-pad 1-D token ids or 2-D hidden states; returns (padded, attention mask)."""
     import torch
 
-    width = max(len(ids[i]) for i in batch)
-    input_ids = torch.zeros((len(batch), width), dtype=torch.long)
-    attention = torch.zeros((len(batch), width), dtype=torch.long)
-    for row, i in enumerate(batch):
-        input_ids[row, : len(ids[i])] = torch.tensor(ids[i])
-        attention[row, : len(ids[i])] = 1
-    return input_ids, attention
+    width = max(int(r.shape[0]) for r in rows)
+    padded = torch.zeros((len(rows), width, *rows[0].shape[1:]), dtype=rows[0].dtype)
+    attention = torch.zeros((len(rows), width), dtype=torch.long)
+    for row, value in enumerate(rows):
+        padded[row, : value.shape[0]] = value
+        attention[row, : value.shape[0]] = 1
+    return padded, attention
 
 
 def _optimizer(model: Any, lr: float, steps: int) -> tuple[Any, Any]:
@@ -139,25 +199,28 @@ def _optimizer(model: Any, lr: float, steps: int) -> tuple[Any, Any]:
 
 
 def train_model(args: argparse.Namespace, examples: list[Example], teacher: list | None) -> tuple[Any, float]:
-    """Fine-tune; returns the model and the mean loss of the last 200 steps."""
+    """Fine-tune the layers above ``--freeze-layers`` on cached frozen-layer outputs (dropout is off in
+    the frozen part, which is computed once); returns the model and the mean loss of the last 200 steps."""
     import torch
     from tqdm import tqdm
 
     rng = random.Random(args.seed)
     ids = _encode([e.text for e in examples], args.max_len)
-    targets, masks = (torch.tensor(x) for x in targets_for(examples, teacher))
+    targets, masks = (torch.tensor(x) for x in targets_for(examples, teacher, args.teacher_share))
     weights = torch.tensor([LABEL_WEIGHTS.get(label, 0.5) for label in LABELS])
     model = build_model(LABELS, args.freeze_layers, args.seed)
+    bottom, top = split_model(model, args.freeze_layers)
+    cache = cache_frozen(bottom, ids)
     epochs = max(1, int(args.epochs + 0.999))
     plan = [b for _ in range(epochs) for b in length_batches([len(x) for x in ids], args.batch_size, rng)]
     plan = plan[: int(len(plan) * args.epochs / epochs)]
     optim, schedule = _optimizer(model, args.lr, len(plan))
-    model.train()
+    top.train()
     recent: list[float] = []
     bar = tqdm(plan, desc="train toxicity", unit="batch")
     for batch in bar:
-        input_ids, attention = _collate(ids, batch)
-        logits = model(input_ids=input_ids, attention_mask=attention).logits
+        hidden, attention = _collate([cache[i] for i in batch])
+        logits = top(inputs_embeds=hidden.float(), attention_mask=attention).logits
         raw = torch.nn.functional.binary_cross_entropy_with_logits(logits, targets[batch], reduction="none")
         loss = (raw * masks[batch] * weights).sum() / (masks[batch] * weights).sum().clamp(min=1.0)
         optim.zero_grad()
@@ -196,6 +259,7 @@ def run(args: argparse.Namespace) -> int:
         "freeze_layers": args.freeze_layers,
         "limit": args.limit,
         "lr": args.lr,
+        "teacher_share": args.teacher_share if teacher is not None else None,
         "examples": len(examples),
         "sources": dict(sorted(Counter(e.source for e in examples).items())),
         "teacher": "tox-block 0.1.2 (Jigsaw BiLSTM)" if teacher is not None else None,
