@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 
 import workers.evaluation as evaluation
+from service.settings import Settings
 from workers.evaluation.datasets import EvalSet, limit_rows, toxicity_sets
 from workers.evaluation.report import format_table, score_row
 
@@ -130,3 +131,6 @@ def test_eval_end_to_end(data: Path, tmp_path: Path, monkeypatch: pytest.MonkeyP
     assert [r["scorer"][:9] for r in tables["davidson"]["rows"]] == ["toxicity:"]  # no profanity-check
     assert tables["youtube"]["rows"] and all(0.0 <= r["roc_auc"] <= 1.0 for r in tables["youtube"]["rows"])
     assert "ROC-AUC" in text and "texts/s" in text
+    only = parser.parse_args(["eval", "--data", str(data), "--sets", "ethos", "--no-spam", "--no-profanity"])
+    monkeypatch.setattr(evaluation, "toxicity_fn", lambda settings: keyword_stub)
+    assert [t.name for t in evaluation.evaluate(Settings(), only)] == ["ethos"]

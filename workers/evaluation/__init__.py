@@ -1,6 +1,6 @@
 """``commentmod eval``: measure the toxicity and spam scorers on the labelled data sets.
 
-    commentmod eval --data ../shared/data [--limit N] [--obfuscated DIR] [--json OUT]
+    commentmod eval --data ../shared/data [--limit N] [--obfuscated DIR] [--json OUT] [--sets a,b]
 
 Per data set: rows, positive rate, ROC-AUC, PR-AUC, precision and recall at the configured thresholds
 (``Settings.thresholds``), precision at a realistic prevalence where one applies, texts per second.
@@ -104,12 +104,15 @@ def evaluate(settings: Any, args: argparse.Namespace) -> list[Table]:
     data, limit = Path(args.data), args.limit
     scorers = _scorers(settings, args) if not args.no_toxicity or not args.no_profanity else []
     tox_threshold = float(settings.thresholds.get("toxicity", 0.5))
+    wanted = set(args.sets.split(",")) if args.sets else None
     if scorers:
         for s in toxicity_sets(data, limit):
-            emit(toxicity_table(s, scorers, tox_threshold))
+            if wanted is None or s.name in wanted:
+                emit(toxicity_table(s, scorers, tox_threshold))
         if args.obfuscated:
             for s in toxicity_sets(Path(args.obfuscated), limit, only_present=True):
-                emit(toxicity_table(s, scorers, tox_threshold, prefix="obfuscated:"))
+                if wanted is None or s.name in wanted:
+                    emit(toxicity_table(s, scorers, tox_threshold, prefix="obfuscated:"))
     if not args.no_spam:
         from workers.evaluation.spam_eval import spam_tables
 
@@ -135,6 +138,9 @@ def register(subparsers: Any) -> None:
     p.add_argument("--limit", type=int, default=None, help="at most N rows per set (stratified sample)")
     p.add_argument("--obfuscated", default=None, help="folder from scripts/obfuscate_dev_sets.py")
     p.add_argument("--json", default=None, help="also write every figure to this JSON file")
+    p.add_argument(
+        "--sets", default=None, help="only these toxicity sets, comma-separated (e.g. ucc_unhealthy)"
+    )
     p.add_argument("--batch-size", type=int, default=64)
     p.add_argument("--no-toxicity", action="store_true", help="skip the toxicity model")
     p.add_argument("--no-profanity", action="store_true", help="skip alt-profanity-check")
