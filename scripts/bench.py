@@ -140,10 +140,12 @@ def scoring_rows(ctx: Ctx, api_rss: int) -> list[Row]:
     out = scoring_phase(ctx)
     raw, worker, lat, red = out["raw"], out["worker"], out["latency"], out["redis"]
     pct = 100 * worker["rate"] / raw["rate"]
+    cpu_pct = 100 * raw["cpu_s_per_comment"] / max(worker["cpu_s_per_comment"], 1e-9)
     decision = lat["decision_ms"]
     p50, p95, p99 = (percentile(decision, q) for q in (0.50, 0.95, 0.99))
     lat_detail = (
-        f"{lat['comments']} comments at {lat['rate']:g}/s, one worker; "
+        f"{lat['comments']} comments at {lat['rate']:g}/s, one worker "
+        f"({100 * lat['rate'] / worker['rate']:.0f} % of its measured {worker['rate']:.1f}/s); "
         f"POST p50 {statistics.median(lat['post_ms']):.1f} ms"
     )
     per_100k = red["decided_bytes"] * 100_000 / MB
@@ -156,7 +158,9 @@ def scoring_rows(ctx: Ctx, api_rss: int) -> list[Row]:
             f"{worker['rate']:.1f} comments/s end to end ({worker['comments']} in {worker['seconds']:.1f} s) "
             f"vs raw ToxicityScorer.score {raw['rate']:.1f}/s (mean of {raw['first']:.1f} before and "
             f"{raw['last']:.1f} after; batches of {ctx.plan.batch_size}, "
-            f"torch threads {raw['torch_threads']}); worker log warning",
+            f"torch threads {raw['torch_threads']}); worker log warning; CPU per comment "
+            f"{1000 * worker['cpu_s_per_comment']:.0f} ms vs raw {1000 * raw['cpu_s_per_comment']:.0f} ms "
+            f"(CPU-time ratio {cpu_pct:.0f} %, steadier on a shared machine)",
             {"worker": worker, "raw": raw}),
         Row("latency_p50", p50, "ms", "info", None, lat_detail, {"p50_ms": p50}),
         Row("latency_p95", p95, "ms", "<= 500 ms", p95 <= 500, lat_detail, {"p95_ms": p95}),

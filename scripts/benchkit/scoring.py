@@ -12,7 +12,7 @@ import aiohttp
 import redis as redis_sync
 
 from benchkit.phases import PREFIX, SITE_KEY, Ctx, start_api
-from benchkit.procs import RssSampler, python_cmd, rss_now, start_redis
+from benchkit.procs import RssSampler, cpu_seconds, python_cmd, rss_now, start_redis
 from benchkit.texts import payload
 
 
@@ -93,13 +93,14 @@ class RawModel:
         self.scorer = ToxicityScorer.from_settings(Settings.from_env(env))
         self.batch_size = batch_size
 
-    def measure(self, texts: list[str]) -> float:
-        """Comments per second."""
+    def measure(self, texts: list[str]) -> tuple[float, float]:
+        """(comments per second, CPU seconds per comment of this process: all its threads)."""
         self.scorer.score(texts[:8])  # warm-up
-        started = time.perf_counter()
+        started, cpu = time.perf_counter(), time.process_time()
         for i in range(0, len(texts), self.batch_size):
             self.scorer.score(texts[i : i + self.batch_size])
-        return len(texts) / (time.perf_counter() - started)
+        cpu = time.process_time() - cpu
+        return len(texts) / (time.perf_counter() - started), cpu / len(texts)
 
     def describe(self) -> dict[str, Any]:
         import torch
@@ -163,15 +164,18 @@ def scoring_phase(ctx: Ctx) -> dict[str, Any]:
         ctx.say("workers: raw model on the same texts (in the bench process), first of two")
         worker_env = ctx.env(url, "warning", WORKER_NAME="bench-worker", HEARTBEAT_TTL_S="120")
         raw = RawModel(worker_env, plan.batch_size)
-        raw_first = raw.measure(texts)
+        raw_first, raw_cpu_first = raw.measure(texts)
         ctx.say("workers: starting one worker")
         launched = time.time()
         worker = ctx.procs.start("worker", python_cmd("-m", "service.cli", "worker"), worker_env)
         started = _first_heartbeat(client, Keys(PREFIX).workers, "bench-worker", worker, ctx)
+        worker_cpu = cpu_seconds(worker.pid)  # the model load is behind it
         # Generous bounds from the measured model speed: a slow machine is a slow figure, not an error.
         times = wait_decided(client, ids, 120 + 3 * len(ids) / raw_first, worker, ctx, "worker")
         finished = max(d for _, d in times.values())
+        worker_cpu = cpu_seconds(worker.pid) - worker_cpu
         out["worker"] = {
+            "cpu_s_per_comment": worker_cpu / len(ids),
             "comments": len(ids),
             "seconds": finished - started,
             "rate": len(ids) / (finished - started),
@@ -181,9 +185,13 @@ def scoring_phase(ctx: Ctx) -> dict[str, Any]:
         mem_decided = used_memory(client)
         rss_after_batch = rss_now(worker.pid)
         ctx.say("workers: raw model again, second of two")
-        raw_last = raw.measure(texts)
+        raw_last, raw_cpu_last = raw.measure(texts)
         out["raw"] = {
-            "rate": (raw_first + raw_last) / 2, "first": raw_first, "last": raw_last, **raw.describe()
+            "rate": (raw_first + raw_last) / 2,
+            "first": raw_first,
+            "last": raw_last,
+            "cpu_s_per_comment": (raw_cpu_first + raw_cpu_last) / 2,
+            **raw.describe(),
         }
         del raw
         count = max(1, int(plan.latency_seconds * plan.rate))
