@@ -74,6 +74,8 @@ def _from_file(path: Path) -> list[str]:
     elif path.suffix == ".jsonl":
         for line in path.read_text(encoding="utf-8", errors="replace").splitlines():
             row = json.loads(line) if line.strip() else {}
+            if not isinstance(row, dict):
+                continue
             value = next((row[c] for c in _TEXT_COLUMNS if isinstance(row.get(c), str)), "")
             if value:
                 texts.append(value)
