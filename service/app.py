@@ -94,6 +94,10 @@ async def request_middleware(request: web.Request, handler: Handler) -> web.Stre
         status = response.status
         response.headers["X-Request-Id"] = request_id
         return response
+    except web.HTTPException as exc:  # JSON errors (ApiError) and redirects travel as exceptions
+        status = exc.status
+        exc.headers["X-Request-Id"] = request_id
+        raise
     finally:
         resource = request.match_info.route.resource
         route = resource.canonical if resource else "unmatched"

@@ -10,23 +10,13 @@ from urllib.parse import urlsplit
 
 from aiohttp import web
 
-from service.httputil import KEYS, REDIS, SETTINGS, ApiError, decode_text, read_body, require
+from service.httputil import KEYS, REDIS, SETTINGS, ApiError, read_json, require
 from service.store import audit_entry
 from workers import reputation
 from workers.rules import parse_rules, rules_from_json
 
 _SITE = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
 _AUTHOR = re.compile(r"^[0-9a-f]{32}$")
-
-
-async def _json_body(request: web.Request) -> Any:
-    if request.content_type != "application/json":
-        raise ApiError(415, "unsupported_media_type", "send application/json")
-    raw = await read_body(request, request.app[SETTINGS].max_body_bytes)
-    try:
-        return json.loads(decode_text(raw))
-    except (ValueError, RecursionError) as exc:
-        raise ApiError(400, "invalid_json", "the body is not valid JSON") from exc
 
 
 def _site_param(request: web.Request) -> str:
@@ -48,7 +38,7 @@ async def get_rules(request: web.Request) -> web.Response:
 async def put_rules(request: web.Request) -> web.Response:
     moderator = require(request, "moderator").name
     site = _site_param(request)
-    parsed = parse_rules(await _json_body(request))
+    parsed = parse_rules(await read_json(request))
     if isinstance(parsed, dict):
         raise ApiError(422, "validation_failed", "some rules are invalid", fields=parsed)
     redis, keys = request.app[REDIS], request.app[KEYS]
@@ -69,7 +59,7 @@ async def put_author(request: web.Request) -> web.Response:
     author = request.match_info["author"]
     if not _AUTHOR.match(author):
         raise ApiError(404, "not_found", "no such author")
-    payload = await _json_body(request)
+    payload = await read_json(request)
     standing = payload.get("standing") if isinstance(payload, dict) else None
     extra = [k for k in payload if k != "standing"] if isinstance(payload, dict) else []
     if standing not in reputation.STANDINGS or extra:
@@ -86,8 +76,12 @@ async def put_author(request: web.Request) -> web.Response:
 def _check_url(url: Any) -> str:
     if not isinstance(url, str) or len(url) > 2048:
         raise ApiError(422, "validation_failed", "bad url", fields={"url": "an http(s) URL"})
-    parts = urlsplit(url)
-    if parts.scheme not in {"http", "https"} or not parts.hostname:
+    try:
+        parts = urlsplit(url)
+        host = parts.hostname
+    except ValueError:
+        host = None
+    if host is None or parts.scheme not in {"http", "https"}:
         raise ApiError(422, "validation_failed", "bad url", fields={"url": "an http(s) URL"})
     return url
 
@@ -95,9 +89,11 @@ def _check_url(url: Any) -> str:
 async def put_webhook(request: web.Request) -> web.Response:
     """A site sets its decision callback; the answer carries the signing secret (keep it)."""
     site = require(request, "site").name
-    payload = await _json_body(request)
-    if not isinstance(payload, dict) or set(payload) - {"url"}:
-        raise ApiError(422, "validation_failed", "only url", fields={k: "unknown field" for k in payload})
+    payload = await read_json(request)
+    assert payload is not None
+    if set(payload) - {"url"}:
+        fields = {k: "unknown field" for k in payload if k != "url"}
+        raise ApiError(422, "validation_failed", "only url", fields=fields)
     url = _check_url(payload.get("url"))
     secret = "whsec_" + secrets.token_urlsafe(32)
     await request.app[REDIS].hset(request.app[KEYS].webhook(site), mapping={"url": url, "secret": secret})

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import re
 
 from aiohttp import web
@@ -11,12 +10,11 @@ from service.httputil import (
     COMMENT_ID,
     KEYS,
     REDIS,
-    SETTINGS,
     STORE,
     ApiError,
-    decode_text,
-    read_body,
+    read_json,
     require,
+    small_int,
 )
 from service.models import is_comment_id
 from service.store import Conflict, NotFound
@@ -27,10 +25,10 @@ NOTE_MAX = 2000
 
 
 def _limit(request: web.Request) -> int:
-    raw = request.query.get("limit", "50")
-    if not raw.isdigit() or not 1 <= int(raw) <= 200:
+    limit = small_int(request.query.get("limit", "50"), 1, 200)
+    if limit is None:
         raise ApiError(422, "validation_failed", "bad query", fields={"limit": "an integer from 1 to 200"})
-    return int(raw)
+    return limit
 
 
 async def queue(request: web.Request) -> web.Response:
@@ -73,17 +71,9 @@ async def get_for_moderator(request: web.Request) -> web.Response:
 
 
 async def _note(request: web.Request) -> str | None:
-    raw = await read_body(request, request.app[SETTINGS].max_body_bytes)
-    if not raw.strip():
+    payload = await read_json(request, allow_empty=True)
+    if payload is None:
         return None
-    if request.content_type != "application/json":
-        raise ApiError(415, "unsupported_media_type", "send application/json")
-    try:
-        payload = json.loads(decode_text(raw))
-    except (ValueError, RecursionError) as exc:
-        raise ApiError(400, "invalid_json", "the body is not valid JSON") from exc
-    if not isinstance(payload, dict):
-        raise ApiError(400, "invalid_json", "the body must be a JSON object")
     errors = {k: "unknown field" for k in payload if k != "note"}
     note = payload.get("note")
     if note is not None and (not isinstance(note, str) or len(note) > NOTE_MAX):

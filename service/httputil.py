@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 from typing import Any
 
@@ -61,20 +62,50 @@ def require(request: web.Request, kind: str) -> Principal:
 
 
 async def read_body(request: web.Request, limit: int) -> bytes:
-    """Read at most ``limit`` bytes, answering 413 beyond it (with or without Content-Length)."""
+    """Read at most ``limit`` bytes within the request timeout: 413 beyond the size, 408 when too slow."""
     if request.content_length is not None and request.content_length > limit:
         raise ApiError(413, "payload_too_large", f"request body over {limit} bytes")
     chunks: list[bytes] = []
     size = 0
-    while True:
-        chunk = await request.content.read(16 * 1024)
-        if not chunk:
-            break
-        size += len(chunk)
-        if size > limit:
-            raise ApiError(413, "payload_too_large", f"request body over {limit} bytes")
-        chunks.append(chunk)
+    try:
+        async with asyncio.timeout(request.app[SETTINGS].request_timeout_s):
+            while chunk := await request.content.read(16 * 1024):
+                size += len(chunk)
+                if size > limit:
+                    raise ApiError(413, "payload_too_large", f"request body over {limit} bytes")
+                chunks.append(chunk)
+    except TimeoutError as exc:
+        raise ApiError(408, "request_timeout", "the request body arrived too slowly") from exc
     return b"".join(chunks)
+
+
+async def read_json(request: web.Request, allow_empty: bool = False) -> dict[str, Any] | None:
+    """A JSON object body: 415 for another content type, 400 when malformed or not an object.
+
+    With ``allow_empty``, an empty body (of any content type) is ``None``.
+    """
+    if allow_empty and request.content_length == 0:
+        return None
+    raw = await read_body(request, request.app[SETTINGS].max_body_bytes)
+    if allow_empty and not raw.strip():
+        return None
+    if request.content_type != "application/json":
+        raise ApiError(415, "unsupported_media_type", "send application/json")
+    try:
+        payload = json.loads(decode_text(raw))
+    except (ValueError, RecursionError) as exc:
+        raise ApiError(400, "invalid_json", "the body is not valid JSON") from exc
+    if not isinstance(payload, dict):
+        raise ApiError(400, "invalid_json", "the body must be a JSON object")
+    return payload
+
+
+def small_int(raw: str, low: int, high: int) -> int | None:
+    """An ASCII decimal integer in [low, high], else None (``str.isdigit`` also accepts '²')."""
+    if not (raw.isascii() and raw.isdigit() and len(raw) <= 9):
+        return None
+    value = int(raw)
+    return value if low <= value <= high else None
 
 
 def decode_text(raw: bytes) -> str:

@@ -96,7 +96,7 @@ def _validate_email(value: Any) -> tuple[str | None, str | None]:
     if len(email) > EMAIL_MAX:
         return None, f"must be at most {EMAIL_MAX} characters"
     try:
-        checked = validate_email(email, check_deliverability=False)
+        checked = validate_email(email, check_deliverability=False, strict=True)
     except EmailNotValidError as exc:
         return None, f"not a valid email address: {exc}"
     return checked.normalized, None
@@ -161,7 +161,7 @@ _FIELD_CHECKS: dict[str, Callable[[str], str | None]] = {"ip": _check_ip, "autho
 def _validate_elapsed(value: Any) -> tuple[int | None, str | None]:
     if isinstance(value, bool):
         return None, "must be a non-negative integer (milliseconds)"
-    if isinstance(value, str) and value.strip().isdigit() and len(value.strip()) <= 12:
+    if isinstance(value, str) and value.strip().isascii() and value.strip().isdigit() and len(value) <= 12:
         value = int(value.strip())
     if not isinstance(value, int) or value < 0 or value > 10**12:
         return None, "must be a non-negative integer (milliseconds)"

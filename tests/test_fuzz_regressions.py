@@ -1,8 +1,4 @@
-"""Bugs the fuzz run and the bad-input campaign found, each pinned by one deterministic request.
-
-Marked ``xfail(strict=True)`` until the service is fixed: a fix turns them into XPASS, which fails the
-suite so the marker is removed in the same change.
-"""
+"""Bugs the fuzz run and the bad-input campaign found (all fixed), each pinned by one request."""
 
 from __future__ import annotations
 
@@ -21,30 +17,18 @@ async def _json_error(resp: Any) -> dict[str, Any]:
     return body
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="http_moderation._limit: raw.isdigit() accepts '²', int('²') raises -> 500",
-)
 async def test_queue_limit_with_a_unicode_digit_is_422(client: Any) -> None:
     resp = await client.get(f"/v1/moderation/queue?limit={UNICODE_DIGIT}", headers=mod_headers())
     assert resp.status == 422
     await _json_error(resp)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="web/api._list_query: raw_limit.isdigit() accepts '²', int('²') raises -> 500",
-)
 async def test_moderation_list_limit_with_a_unicode_digit_is_422(client: Any) -> None:
     resp = await client.get(f"/v1/moderation/comments?limit={UNICODE_DIGIT}", headers=mod_headers())
     assert resp.status == 422
     await _json_error(resp)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="validation._validate_elapsed: value.strip().isdigit() accepts '²', int('²') raises -> 500",
-)
 @pytest.mark.parametrize("as_form", [False, True], ids=["json", "form"])
 async def test_form_elapsed_ms_with_a_unicode_digit_is_422(client: Any, as_form: bool) -> None:
     fields = {
@@ -61,10 +45,6 @@ async def test_form_elapsed_ms_with_a_unicode_digit_is_422(client: Any, as_form:
     assert "form_elapsed_ms" in (await _json_error(resp))["fields"]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="web/api._decision_body: `action not in {'approve', 'reject'}` hashes the value: a list -> 500",
-)
 @pytest.mark.parametrize("action", [[], {}, ["approve"]], ids=["list", "object", "list-of-action"])
 async def test_bulk_decision_with_a_non_string_action_is_422(client: Any, action: Any) -> None:
     body = {"action": action, "ids": ["0" * 28]}
@@ -73,11 +53,6 @@ async def test_bulk_decision_with_a_non_string_action_is_422(client: Any, action
     await _json_error(resp)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="http_admin.put_webhook iterates a non-object body for its error fields (int: TypeError, "
-    "list of lists: unhashable) and urlsplit('http://[') raises ValueError -> 500",
-)
 @pytest.mark.parametrize("body", [5, [[1]], {"url": "http://["}], ids=["number", "nested-list", "bad-ipv6"])
 async def test_webhook_with_a_malformed_body_is_4xx(client: Any, body: Any) -> None:
     resp = await client.put("/v1/webhook", json=body, headers=site_headers())
@@ -85,11 +60,6 @@ async def test_webhook_with_a_malformed_body_is_4xx(client: Any, body: Any) -> N
     await _json_error(resp)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="app.request_middleware: a raised ApiError (every 4xx with a JSON body) leaves status=500 "
-    "in the http_request log line and the commentmod_http_requests metric",
-)
 async def test_a_4xx_is_counted_as_a_4xx_in_metrics(client: Any) -> None:
     resp = await client.get(f"/v1/comments/{'0' * 28}")  # no key: 401
     assert resp.status == 401
@@ -101,11 +71,6 @@ async def test_a_4xx_is_counted_as_a_4xx_in_metrics(client: Any) -> None:
     assert not any('status="500"' in x for x in lines), lines
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="validation._validate_email calls validate_email without strict=True, so email-validator 2 "
-    "does not enforce the 64-character local part (RFC 5321); pass strict=True",
-)
 async def test_email_local_part_over_64_characters_is_422(client: Any) -> None:
     body = {"name": "Tester", "email": "l" * 65 + "@example.org", "body": "Calm remark."}
     resp = await client.post("/v1/comments", json=body, headers=site_headers())

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import hashlib
 import hmac
 import json
@@ -111,7 +112,7 @@ class WebhookSender:
             self._last[comment_id] = task
             self._tasks.add(task)
             task.add_done_callback(self._tasks.discard)
-            task.add_done_callback(lambda t, c=comment_id: self._forget(c, t))
+            task.add_done_callback(functools.partial(self._forget, comment_id))
 
     def _forget(self, comment_id: str, task: asyncio.Task[None]) -> None:
         if self._last.get(comment_id) is task:

@@ -8,13 +8,12 @@
 
 from __future__ import annotations
 
-import json
 import re
 from typing import Any
 
 from aiohttp import web
 
-from service.httputil import COMMENT_ID, KEYS, REDIS, SETTINGS, STORE, ApiError, decode_text, read_body
+from service.httputil import COMMENT_ID, KEYS, REDIS, STORE, ApiError, read_json, small_int
 from service.logs import get_logger
 from service.models import is_comment_id
 from service.store import Conflict, NotFound
@@ -39,8 +38,8 @@ def _list_query(request: web.Request) -> tuple[str, int, str | None, Filters]:
     status = query.get("status", "held")
     if status not in LISTS:
         raise _bad(status="held, published or rejected")
-    raw_limit = query.get("limit", "50")
-    if not raw_limit.isdigit() or not 1 <= int(raw_limit) <= 200:
+    limit = small_int(query.get("limit", "50"), 1, 200)
+    if limit is None:
         raise _bad(limit="an integer from 1 to 200")
     cursor = query.get("cursor") or None
     if cursor is not None and not _CURSOR.match(cursor):
@@ -51,7 +50,7 @@ def _list_query(request: web.Request) -> tuple[str, int, str | None, Filters]:
         if value is not None and len(value) > most:
             raise _bad(**{name: f"at most {most} characters"})
         values[name] = value
-    return status, int(raw_limit), cursor, Filters(**values)
+    return status, limit, cursor, Filters(**values)
 
 
 async def list_comments(request: web.Request) -> web.Response:
@@ -105,18 +104,11 @@ async def history(request: web.Request) -> web.Response:
 
 
 async def _decision_body(request: web.Request) -> tuple[bool, list[str], str | None]:
-    if request.content_type != "application/json":
-        raise ApiError(415, "unsupported_media_type", "send application/json")
-    raw = await read_body(request, request.app[SETTINGS].max_body_bytes)
-    try:
-        payload = json.loads(decode_text(raw))
-    except (ValueError, RecursionError) as exc:
-        raise ApiError(400, "invalid_json", "the body is not valid JSON") from exc
-    if not isinstance(payload, dict):
-        raise ApiError(400, "invalid_json", "the body must be a JSON object")
+    payload = await read_json(request)
+    assert payload is not None
     errors = {k: "unknown field" for k in payload if k not in {"action", "ids", "note"}}
     action, ids, note = payload.get("action"), payload.get("ids"), payload.get("note")
-    if action not in {"approve", "reject"}:
+    if not isinstance(action, str) or action not in {"approve", "reject"}:
         errors["action"] = "approve or reject"
     if not isinstance(ids, list) or not 1 <= len(ids) <= BULK_MAX:
         errors["ids"] = f"a list of 1 to {BULK_MAX} comment ids"
