@@ -171,6 +171,7 @@ async def test_crash_between_store_and_xack_redelivers_without_a_second_decision
     await pubsub.aclose()
     after = {cid: await redis.hgetall(keys.comment(cid)) for cid in ids}
     pending = (await redis.xpending(keys.stream, keys.group))["pending"]
+    events = await _webhook_events(redis, keys)
     await redis.aclose()
     counts = await decide_counts(s, ids)
     rewritten = [c for c in ids if after[c] != first[c]]
@@ -184,12 +185,22 @@ async def test_crash_between_store_and_xack_redelivers_without_a_second_decision
         records_rewritten=len(rewritten),
         decided_notifications=sum(notified.values()),
         extra_notifications=sum(max(n - 1, 0) for n in notified.values()),
-        webhooks="none in this build (decided notifications counted instead)",
+        webhook_events=sum(events.get(c, 0) for c in ids),
+        extra_webhook_events=sum(max(events.get(c, 0) - 1, 0) for c in ids),
     )
     assert pending == 0
     assert set(counts.values()) == {1}
     assert not rewritten
     assert notified == dict.fromkeys(ids, 1)
+    assert {c: events.get(c, 0) for c in ids} == dict.fromkeys(ids, 1)  # one webhook event each
+
+
+async def _webhook_events(redis: Any, keys: Keys) -> dict[str, int]:
+    """Comment id -> events in the webhook outbox stream (written by the decide/moderate scripts)."""
+    counts: dict[str, int] = {}
+    for _, fields in await redis.xrange(keys.webhook_stream):
+        counts[fields["id"]] = counts.get(fields["id"], 0) + 1
+    return counts
 
 
 async def test_sigstopped_worker_wakes_after_the_peer_and_a_moderator_decided(
