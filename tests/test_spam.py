@@ -124,6 +124,7 @@ def test_find_links() -> None:
         "check out my " * 4_000,
         "\ufeff" * 50_000,
         ("x" * 200 + ".com ") * 200,
+        "lone surrogate \ud800 \udfff" * 2_000,
     ],
 )
 def test_adversarial_inputs_are_fast(scorer: SpamScorer, evil: str) -> None:

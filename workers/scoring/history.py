@@ -59,7 +59,9 @@ WEIGHTS = HistoryWeights()
 
 def private_hash(kind: str, value: str) -> str:
     """Short keyed hash of an identifier (email, IP, name); the clear value is never stored."""
-    digest = hashlib.blake2b(f"{kind}\0{value}".encode(), digest_size=12, person=HASH_PERSON)
+    digest = hashlib.blake2b(
+        f"{kind}\0{value}".encode("utf-8", "replace"), digest_size=12, person=HASH_PERSON
+    )
     return digest.hexdigest()
 
 

@@ -95,7 +95,8 @@ WEIGHTS = SignalWeights()
 
 def normalise(text: str, limit: int = MAX_CHARS * 4) -> str:
     """Undo YouTube/HTML artefacts: entities, tags, zero-width characters, compatibility forms, spaces."""
-    text = text[:limit]
+    # Lone surrogates (legal in a JSON string) cannot be encoded to UTF-8 for hashing: replace them.
+    text = text[:limit].encode("utf-8", "replace").decode("utf-8")
     # html.unescape raises ValueError on a numeric reference with more than 4,300 digits: cut them.
     text = html.unescape(_LONG_CHARREF_RE.sub(r"&#\1\2", text))
     text = _TAG_RE.sub(" ", text)
@@ -144,7 +145,7 @@ def _caps_feature(text: str) -> str:
 
 
 def _byte_ngram_hashes(lower: str, mask: int) -> np.ndarray:
-    """Hashes of UTF-8 byte 3-, 4- and 5-grams of `` text ``, vectorised."""
+    """Hashes of the UTF-8 byte 3-, 4- and 5-grams of ``lower`` (padded with spaces), vectorised."""
     data = np.frombuffer(f" {lower} ".encode(), dtype=np.uint8).astype(np.uint64)
     out = []
     with np.errstate(over="ignore"):
