@@ -405,13 +405,21 @@ async def freeze_holding(
     name: str,
     accept: Callable[[list[str]], bool] | None = None,
     timeout_s: float = 60.0,
+    settle_s: float = 0.0,
 ) -> list[str]:
     """SIGSTOP ``pid`` at a moment it holds unacknowledged messages (and ``accept(held)`` is true);
-    returns their message ids and leaves it stopped. [] if that never happened in time."""
+    returns their message ids and leaves it stopped. [] if that never happened in time. With
+    ``settle_s``, a batch seen in hand is let run that long more before the final stop (so the worker
+    has loaded and started scoring it rather than just received it)."""
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
         os.kill(pid, signal.SIGSTOP)
         held = pending_ids_of(url, prefix, name)
+        if held and settle_s:
+            os.kill(pid, signal.SIGCONT)
+            time.sleep(settle_s)  # blocking on purpose: exactly this long
+            os.kill(pid, signal.SIGSTOP)
+            held = [mid for mid in pending_ids_of(url, prefix, name) if mid in set(held)]
         if held and (accept is None or accept(held)):
             return held
         os.kill(pid, signal.SIGCONT)

@@ -221,9 +221,11 @@ async def test_sigstopped_worker_wakes_after_the_peer_and_a_moderator_decided(
             cids = comment_ids_of(url, s.stream_prefix, held)
             return all(v == "pending" for v in statuses(url, s.stream_prefix, cids).values())
 
-        held = await freeze_holding(  # prefer a fuller batch, take any undecided one after 20 s
-            stale.pid, url, s.stream_prefix, "stale", lambda h: len(h) >= 4 and all_pending(h), 20
-        ) or await freeze_holding(stale.pid, url, s.stream_prefix, "stale", all_pending, 30)
+        # Freeze it a moment after it took a batch (loaded and scoring, nothing stored yet); prefer a
+        # fuller batch, take any undecided one after 20 s.
+        held = await freeze_holding(
+            stale.pid, url, s.stream_prefix, "stale", lambda h: len(h) >= 4 and all_pending(h), 20, 0.012
+        ) or await freeze_holding(stale.pid, url, s.stream_prefix, "stale", all_pending, 30, 0.012)
         results = await posting
         assert held, "the worker never held an undecided batch"
         frozen_ids = comment_ids_of(url, s.stream_prefix, held)
