@@ -1,7 +1,7 @@
 """commentmod bench: intake, workers, latency and memory against the goals, in one run (``make bench``).
 
-    python scripts/bench.py                 # the full run (~2 minutes)
-    python scripts/bench.py --quick         # CI smoke: same code paths, short runs, same table
+    python scripts/bench.py                 # the full run (a few minutes: 7 on a busy 2-core box)
+    python scripts/bench.py --quick         # CI smoke: same code paths, short runs, same table (~1 min)
     python scripts/bench.py --json out.json # also write the figures as JSON
     python scripts/bench.py --data DIR      # comments from DIR (.csv/.jsonl/.txt) instead of synthetic
 
