@@ -86,12 +86,21 @@ async def post_comment(request: web.Request) -> web.Response:
     site = require(request, "site").name
     fields = await _read_comment(request)
     idem = _idempotency_key(request)
-    payload_hash = hashlib.sha256(fields.to_json().encode()).hexdigest()
+    fields_json = fields.to_json()
+    payload_hash = hashlib.sha256(fields_json.encode()).hexdigest()
     client = hashlib.sha256(f"{site}\0{fields.ip}".encode()).hexdigest()[:32] if fields.ip else ""
     now = time.time()
     result = await request.app[ENQUEUER].enqueue(
         EnqueueRequest(
-            new_comment_id(now), site, fields, now, request[REQUEST_ID], idem, payload_hash, client
+            new_comment_id(now),
+            site,
+            fields,
+            now,
+            request[REQUEST_ID],
+            idem,
+            payload_hash,
+            client,
+            fields_json,
         )
     )
     if result.retry_after:

@@ -47,11 +47,16 @@ class CommentFields:
     form_elapsed_ms: int | None = None
 
     def to_json(self) -> str:
-        return json.dumps({k: v for k, v in asdict(self).items() if v is not None}, ensure_ascii=False)
+        """Compact JSON of the fields that are set (built by hand: ``asdict`` deep-copies, 8x slower)."""
+        values = {name: getattr(self, name) for name in _COMMENT_FIELDS}
+        return json.dumps({k: v for k, v in values.items() if v is not None}, ensure_ascii=False)
 
     @classmethod
     def from_json(cls, raw: str) -> CommentFields:
         return cls(**json.loads(raw))
+
+
+_COMMENT_FIELDS = tuple(CommentFields.__dataclass_fields__)
 
 
 @dataclass(frozen=True, slots=True)

@@ -10,8 +10,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from dataclasses import dataclass
+from typing import Any
 
 from redis.asyncio import Redis
+from redis.exceptions import NoScriptError
 
 from service.keys import Keys
 from service.models import CommentFields
@@ -62,6 +64,7 @@ class EnqueueRequest:
     idempotency_key: str | None = None  # already hashed
     payload_hash: str = ""
     client_key: str = ""  # hash of the commenter's IP, for the per-client rate limit
+    fields_json: str = ""  # fields.to_json(), computed once by the caller
 
 
 @dataclass(frozen=True, slots=True)
@@ -97,7 +100,7 @@ class Enqueuer:
         self._limits = limits or RateLimits()
         self._keys = keys
         self._timeout = timeout_s
-        self._script = redis.register_script(_ENQUEUE)
+        self._sha: str | None = None  # SCRIPT LOADed once, then EVALSHA (no per-batch SCRIPT EXISTS)
         self._pending: asyncio.Queue[tuple[EnqueueRequest, asyncio.Future[EnqueueResult]]] = asyncio.Queue()
         self._task: asyncio.Task[None] | None = None
 
@@ -136,28 +139,46 @@ class Enqueuer:
                 await self._write(live)
 
     async def _write(self, batch: list[tuple[EnqueueRequest, asyncio.Future[EnqueueResult]]]) -> None:
-        pipe = self._redis.pipeline(transaction=False)
-        for req, _ in batch:
-            await self._script(keys=self._script_keys(req), args=self._script_args(req), client=pipe)
         try:
-            results = await pipe.execute(raise_on_error=False)
+            results = await self._execute([req for req, _ in batch])
         except Exception as exc:  # connection errors: every request in the batch fails the same way
             for _, fut in batch:
                 if not fut.done():
                     fut.set_exception(QueueUnavailable(str(exc)))
             return
         for (req, fut), result in zip(batch, results, strict=True):
-            if fut.done():
-                continue
-            if isinstance(result, Exception):
-                fut.set_exception(QueueUnavailable(str(result)))
-            elif int(result[0]) == 1:
-                fut.set_result(EnqueueResult(True, req.comment_id, req.payload_hash))
-            elif int(result[0]) == 2:
-                fut.set_result(EnqueueResult(False, "", retry_after=int(result[1])))
-            else:
-                existing_id, _, existing_hash = str(result[1]).partition(" ")
-                fut.set_result(EnqueueResult(False, existing_id, existing_hash))
+            if not fut.done():
+                self._resolve(req, fut, result)
+
+    async def _execute(self, requests: list[EnqueueRequest]) -> list[Any]:
+        """One pipelined EVALSHA per request; reload the script once if Redis lost it (a restart)."""
+        results: list[Any] = [None] * len(requests)
+        todo = list(range(len(requests)))
+        for _ in range(2):
+            if self._sha is None:
+                self._sha = await self._redis.script_load(_ENQUEUE)
+            pipe = self._redis.pipeline(transaction=False)
+            for i in todo:
+                keys = self._script_keys(requests[i])
+                pipe.evalsha(self._sha, len(keys), *keys, *self._script_args(requests[i]))
+            for i, result in zip(todo, await pipe.execute(raise_on_error=False), strict=True):
+                results[i] = result
+            todo = [i for i in todo if isinstance(results[i], NoScriptError)]
+            if not todo:
+                break
+            self._sha = None  # nothing of a NOSCRIPT command ran: retrying it is safe
+        return results
+
+    def _resolve(self, req: EnqueueRequest, fut: asyncio.Future[EnqueueResult], result: Any) -> None:
+        if isinstance(result, Exception):
+            fut.set_exception(QueueUnavailable(str(result)))
+        elif int(result[0]) == 1:
+            fut.set_result(EnqueueResult(True, req.comment_id, req.payload_hash))
+        elif int(result[0]) == 2:
+            fut.set_result(EnqueueResult(False, "", retry_after=int(result[1])))
+        else:
+            existing_id, _, existing_hash = str(result[1]).partition(" ")
+            fut.set_result(EnqueueResult(False, existing_id, existing_hash))
 
     def _script_keys(self, req: EnqueueRequest) -> list[str]:
         window = int(req.created_at // self._limits.window_s)
@@ -175,7 +196,7 @@ class Enqueuer:
         return [
             req.comment_id,
             req.site,
-            req.fields.to_json(),
+            req.fields_json or req.fields.to_json(),
             repr(req.created_at),
             req.request_id,
             req.payload_hash,

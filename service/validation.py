@@ -6,8 +6,9 @@ Email syntax is checked with ``email-validator`` without DNS (no network on the 
 
 from __future__ import annotations
 
+import functools
 import ipaddress
-import unicodedata
+import re
 from collections.abc import Callable, Mapping
 from typing import Any
 from urllib.parse import urlsplit
@@ -57,11 +58,15 @@ def _is_encodable(value: str) -> bool:
     return True
 
 
-def _has_control(value: str, allow_newlines: bool) -> bool:
-    allowed = "\t\n\r" if allow_newlines else ""
-    return any(
-        (unicodedata.category(ch) == "Cc" and ch not in allowed) or ch in _BIDI_AND_INVISIBLE for ch in value
-    )
+# C0 and C1 control characters (Unicode category Cc) plus bidi and invisible formatting characters;
+# the body allows tab and newlines.
+_CONTROL = re.compile("[\x00-\x1f\x7f-\x9f" + "".join(sorted(_BIDI_AND_INVISIBLE)) + "]")
+_CONTROL_BUT_NEWLINES = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]")
+
+
+def _has_control(value: str) -> bool:
+    """Control characters (tab and newlines included) or bidi/invisible formatting characters."""
+    return _CONTROL.search(value) is not None
 
 
 def _check_string(value: Any) -> str | None:
@@ -81,7 +86,7 @@ def _validate_name(value: Any) -> tuple[str | None, str | None]:
         return None, "required"
     if len(name) > NAME_MAX:
         return None, f"must be at most {NAME_MAX} characters"
-    if _has_control(name, allow_newlines=False):
+    if _has_control(name):
         return None, "must not contain control characters"
     return name, None
 
@@ -95,6 +100,12 @@ def _validate_email(value: Any) -> tuple[str | None, str | None]:
         return None, "required"
     if len(email) > EMAIL_MAX:
         return None, f"must be at most {EMAIL_MAX} characters"
+    return _check_email_syntax(email)
+
+
+@functools.lru_cache(maxsize=4096)
+def _check_email_syntax(email: str) -> tuple[str | None, str | None]:
+    """Syntax only, no DNS; cached, since regular commenters send the same address again and again."""
     try:
         checked = validate_email(email, check_deliverability=False, strict=True)
     except EmailNotValidError as exc:
@@ -112,7 +123,7 @@ def _validate_body(value: Any) -> tuple[str | None, str | None]:
         return None, f"must be at most {BODY_MAX} characters"
     # Bidi and zero-width characters are allowed in the body (scoring folds them away);
     # C0/C1 control characters other than tab and newlines are not.
-    if any(unicodedata.category(ch) == "Cc" and ch not in "\t\n\r" for ch in value):
+    if _CONTROL_BUT_NEWLINES.search(value):
         return None, "must not contain control characters"
     return value, None
 
@@ -124,7 +135,7 @@ def _validate_optional(field: str, value: Any) -> tuple[str | None, str | None]:
     text = value.strip()
     if len(text) > _OPTIONAL_LIMITS[field]:
         return None, f"must be at most {_OPTIONAL_LIMITS[field]} characters"
-    if field != "honeypot" and _has_control(text, allow_newlines=False):
+    if field != "honeypot" and _has_control(text):
         return None, "must not contain control characters"
     return (text or None), _FIELD_CHECKS.get(field, _no_check)(text)
 

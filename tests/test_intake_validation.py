@@ -244,3 +244,13 @@ async def test_rate_limit_per_site_uses_the_site_override(client: Any, settings:
         assert [(await post(c, GOOD)).status for _ in range(3)] == [202, 202, 429]
         other = await c.post("/v1/comments", json=GOOD, headers=site_headers(OTHER_SITE_KEY))
         assert other.status == 202
+
+
+async def test_intake_survives_redis_losing_its_script_cache(client: Any, settings: Settings) -> None:
+    assert (await post(client, GOOD)).status == 202
+    redis = aioredis.Redis.from_url(settings.redis_url or "", decode_responses=True)
+    await redis.script_flush()  # what a Redis restart does
+    await redis.aclose()
+    resp = await post(client, {**GOOD, "body": "after the flush"})
+    assert resp.status == 202
+    assert (await resp.json())["status"] == "pending"
