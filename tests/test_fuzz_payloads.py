@@ -92,7 +92,7 @@ def requests(draw: Any) -> tuple[str, str, dict[str, str], bytes]:
             headers["Prefer"] = draw(st.sampled_from(["wait=0", "wait=0.001", "wait=abc", "wait=-1"]))
         return "POST", "/v1/comments", headers, draw(BODIES)
     if kind == "get":
-        return "GET", "/v1/comments/" + quote(draw(ID_TEXT), safe=""), site, b""
+        return "GET", "/v1/comments/" + quote(draw(ID_TEXT), safe="", errors="surrogatepass"), site, b""
     if kind == "queue":
         query = urlencode({"limit": draw(TEXT), "cursor": draw(TEXT)}, errors="surrogatepass")
         return "GET", "/v1/moderation/queue?" + query, mod, b""
@@ -124,7 +124,7 @@ def requests(draw: Any) -> tuple[str, str, dict[str, str], bytes]:
         body = _encode_json(value, draw(st.booleans()))
         return method, path, {**headers, "Content-Type": "application/json"}, body
     action = draw(st.sampled_from(["approve", "reject"]))
-    cid = quote(draw(ID_TEXT), safe="")
+    cid = quote(draw(ID_TEXT), safe="", errors="surrogatepass")
     headers = {**mod, "Content-Type": draw(CONTENT_TYPES)}
     return "POST", f"/v1/moderation/comments/{cid}/{action}", headers, draw(BODIES)
 
