@@ -55,10 +55,11 @@ def test_score_thresholds_come_from_settings() -> None:
 
 
 def test_score_reports_bad_lines_and_keeps_going() -> None:
-    code, out, _ = _score(
-        ["{not json", json.dumps({"id": "ok", "body": "Fine article."}), json.dumps({"x": 1})]
-    )
+    surrogate = '{"id": "s", "body": "bad \\ud800 text"}'  # a lone surrogate, as JSON allows
+    lines = ["{not json", json.dumps({"id": "ok", "body": "Fine article."}), json.dumps({"x": 1}), surrogate]
+    code, out, _ = _score(lines)
     assert code == 1
     assert out[0]["error"] == "invalid JSON"
     assert out[1]["id"] == "ok" and out[1]["verdict"] in {"publish", "hold"}
     assert "error" in out[2]
+    assert out[3]["id"] == "s" and "error" in out[3]

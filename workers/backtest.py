@@ -17,16 +17,25 @@ from workers.scoring.types import CommentText
 _TEXT_FIELDS = ("name", "email", "thread", "author_url", "ip", "site", "honeypot")
 
 
+def _usable(body: str) -> bool:
+    """Non-empty and encodable (a JSON escape can carry a lone surrogate, which no model can read)."""
+    try:
+        body.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return bool(body.strip())
+
+
 def _to_comment(line_no: int, raw: str) -> tuple[CommentText | None, dict[str, Any] | None]:
     try:
         obj = json.loads(raw)
     except ValueError:
         return None, {"line": line_no, "error": "invalid JSON"}
-    if not isinstance(obj, dict) or not isinstance(obj.get("body"), str) or not obj["body"].strip():
+    if not isinstance(obj, dict) or not isinstance(obj.get("body"), str) or not _usable(obj["body"]):
         return None, {
             "id": obj.get("id") if isinstance(obj, dict) else None,
             "line": line_no,
-            "error": "each line needs a JSON object with a non-empty string body",
+            "error": "each line needs a JSON object with a non-empty, valid string body",
         }
     extra = {k: str(obj[k]) for k in _TEXT_FIELDS if isinstance(obj.get(k), str | int)}
     elapsed = obj.get("form_elapsed_ms")
