@@ -48,7 +48,7 @@ async def queue(request: web.Request) -> web.Response:
     )
 
 
-def _comment_id(request: web.Request) -> str:
+def path_comment_id(request: web.Request) -> str:
     comment_id = request.match_info["comment_id"]
     if not is_comment_id(comment_id):
         raise ApiError(404, "not_found", "no such comment")
@@ -58,7 +58,12 @@ def _comment_id(request: web.Request) -> str:
 
 async def get_for_moderator(request: web.Request) -> web.Response:
     require(request, "moderator")
-    comment_id = _comment_id(request)
+    return await moderator_view(request)
+
+
+async def moderator_view(request: web.Request) -> web.Response:
+    """One comment for a moderator (caller checked who asks): scores, reasons, audit; email on demand."""
+    comment_id = path_comment_id(request)
     store = request.app[STORE]
     record = await store.get(comment_id)
     if record is None:
@@ -90,7 +95,7 @@ async def _note(request: web.Request) -> str | None:
 
 async def _act(request: web.Request, approve: bool) -> web.Response:
     moderator = require(request, "moderator").name
-    comment_id = _comment_id(request)
+    comment_id = path_comment_id(request)
     note = await _note(request)
     store = request.app[STORE]
     try:

@@ -13,7 +13,8 @@ from typing import Any
 
 from aiohttp import web
 
-from service.httputil import COMMENT_ID, KEYS, REDIS, STORE, ApiError, read_json, small_int
+from service.http_moderation import moderator_view
+from service.httputil import KEYS, REDIS, STORE, ApiError, read_json, small_int
 from service.logs import get_logger
 from service.models import is_comment_id
 from service.store import Conflict, NotFound
@@ -81,26 +82,9 @@ async def queue_counts(request: web.Request) -> web.Response:
     return web.json_response(await held_counts(request.app[REDIS], request.app[KEYS]))
 
 
-def _comment_id(request: web.Request) -> str:
-    comment_id = request.match_info["comment_id"]
-    if not is_comment_id(comment_id):
-        raise ApiError(404, "not_found", "no such comment")
-    request[COMMENT_ID] = comment_id
-    return comment_id
-
-
 async def history(request: web.Request) -> web.Response:
     await moderator_for(request)
-    comment_id = _comment_id(request)
-    store = request.app[STORE]
-    record = await store.get(comment_id)
-    if record is None:
-        raise ApiError(404, "not_found", "no such comment")
-    body = record.for_moderator()
-    if request.query.get("include") == "email":
-        body["email"] = record.fields.email
-    body["audit"] = await store.audit_trail(comment_id)
-    return web.json_response(body)
+    return await moderator_view(request)
 
 
 async def _decision_body(request: web.Request) -> tuple[bool, list[str], str | None]:
