@@ -13,6 +13,7 @@ import tracemalloc
 from pathlib import Path
 from typing import Any
 
+import redis as redis_sync
 from aiohttp.test_utils import TestClient, TestServer
 
 from service.app import create_app, redis_client
@@ -46,6 +47,10 @@ async def _kill_redis_under_load(base: Settings, model: Path, folder: Path, fsyn
     check every 2xx comment is there and gets exactly one decision."""
     with own_redis(folder, "--appendonly", "yes", "--appendfsync", fsync, "--dir", str(folder)) as server:
         s = fresh_settings(base, server.url, enqueue_timeout_s=1.5, toxicity_model=str(model), batch_size=16)
+        check = redis_sync.Redis(port=server.port, decode_responses=True)
+        persistence = check.config_get("appendonly") | check.config_get("appendfsync")
+        check.close()
+        assert persistence == {"appendonly": "yes", "appendfsync": fsync}
         killed_after: list[int] = []
         accepted_before_kill = 0
 
@@ -77,6 +82,7 @@ async def _kill_redis_under_load(base: Settings, model: Path, folder: Path, fsyn
         counts = await decide_counts(s, accepted)
     return {
         "fsync": fsync,
+        "appendonly": persistence["appendonly"],
         "posted": len(during) + len(after),
         "accepted_before_restart": len(accepted_during),
         "non_2xx_while_down": len(answered_non_2xx),
