@@ -16,7 +16,7 @@ from service.httputil import (
     require,
     small_int,
 )
-from service.models import is_comment_id
+from service.models import CommentRecord, is_comment_id
 from service.store import Conflict, NotFound
 from workers import reputation
 
@@ -97,21 +97,30 @@ async def _act(request: web.Request, approve: bool) -> web.Response:
     moderator = require(request, "moderator").name
     comment_id = path_comment_id(request)
     note = await _note(request)
-    store = request.app[STORE]
     try:
-        await store.moderate(comment_id, moderator, approve, note)
+        record = await moderate(request.app, comment_id, moderator, approve, note)
     except NotFound as exc:
         raise ApiError(404, "not_found", "no such comment") from exc
     except Conflict as exc:
         raise ApiError(409, "conflict", f"comment is {exc.status}, not held", status=exc.status) from exc
+    body = record.for_moderator()
+    body["audit"] = await request.app[STORE].audit_trail(comment_id)
+    return web.json_response(body)
+
+
+async def moderate(
+    app: web.Application, comment_id: str, moderator: str, approve: bool, note: str | None
+) -> CommentRecord:
+    """A moderator's decision (raises NotFound/Conflict); an approval counts towards the author's trust."""
+    store = app[STORE]
+    await store.moderate(comment_id, moderator, approve, note)
     record = await store.get(comment_id)
-    assert record is not None
+    if record is None:  # expired in between (retention): the decision itself stands
+        raise NotFound(comment_id)
     if approve:
         author = reputation.author_hash(record.fields.email)
-        await reputation.count_published(request.app[REDIS], request.app[KEYS], record.site, author)
-    body = record.for_moderator()
-    body["audit"] = await store.audit_trail(comment_id)
-    return web.json_response(body)
+        await reputation.count_published(app[REDIS], app[KEYS], record.site, author)
+    return record
 
 
 async def approve(request: web.Request) -> web.Response:

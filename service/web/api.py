@@ -13,7 +13,7 @@ from typing import Any
 
 from aiohttp import web
 
-from service.http_moderation import moderator_view
+from service.http_moderation import moderate, moderator_view
 from service.httputil import KEYS, REDIS, STORE, ApiError, read_json, small_int
 from service.logs import get_logger
 from service.models import is_comment_id
@@ -120,11 +120,10 @@ async def decisions(request: web.Request) -> web.Response:
     """Approve or reject one or many held comments; each id gets its own result (partial success ok)."""
     moderator = await moderator_for(request)
     approve, ids, note = await _decision_body(request)
-    store = request.app[STORE]
     results: list[dict[str, Any]] = []
     for comment_id in ids:
         try:
-            await store.moderate(comment_id, moderator, approve, note)
+            await moderate(request.app, comment_id, moderator, approve, note)
         except NotFound:
             results.append({"id": comment_id, "ok": False, "error": "not_found"})
         except Conflict as exc:
