@@ -168,7 +168,10 @@ async def test_redis_slow_stalled_or_down_answers_503_and_recovers(
                     await _wait_ready(client)
                     phases["normal"] = await post_concurrently(client.post, 20, tag="p-normal")
                     ready["normal"] = await _readyz(client)
-                    delays = {"slow": 0.45 * timeout_s, "delay": 2.5 * timeout_s, "stall": 0, "refuse": 0}
+                    # "slow": a write reaches Redis (0.7 x timeout) but its answer comes back too late
+                    # (1.4 x timeout): the client gets a 503 for a comment that was written, and its
+                    # retry with the same Idempotency-Key returns that comment.
+                    delays = {"slow": 0.7 * timeout_s, "delay": 2.5 * timeout_s, "stall": 0, "refuse": 0}
                     for mode, delay in delays.items():
                         proxy.mode, proxy.delay_s = ("delay" if mode == "slow" else mode), delay
                         if mode == "refuse":
