@@ -82,7 +82,11 @@ async def test_sigkill_worker_with_inflight_messages_while_500_are_posted(
     try:
         await asyncio.gather(wait_for_heartbeat(s, "victim", victim), wait_for_heartbeat(s, "peer", peer))
         posting = asyncio.create_task(post_concurrently(client.post, 500, concurrency=40, tag="sigkill"))
-        held = await freeze_holding(victim.pid, s.redis_url or "", s.stream_prefix, "victim")
+        url = s.redis_url or ""
+        # Kill it mid-batch (a moment after it took one), preferring a batch of 4 or more.
+        held = await freeze_holding(
+            victim.pid, url, s.stream_prefix, "victim", lambda h: len(h) >= 4, 20, 0.012
+        ) or await freeze_holding(victim.pid, url, s.stream_prefix, "victim", None, 20, 0.012)
         os.kill(victim.pid, signal.SIGKILL)
         victim.wait(10)
         results = await posting
@@ -101,12 +105,17 @@ async def test_sigkill_worker_with_inflight_messages_while_500_are_posted(
     lost = [c for c in accepted if final.get(c) in (None, "pending")]
     duplicates = [c for c, n in counts.items() if n > 1]
     reclaimed = sum(1 for c in in_flight if final.get(c) not in (None, "pending"))
+    peer_lines = [
+        json.loads(x) for x in (tmp_path / "peer.log").read_text().splitlines() if x.startswith("{")
+    ]
+    claimed_by_peer = sum(x.get("count", 0) for x in peer_lines if x.get("event") == "messages_reclaimed")
     figures(
         "sigkill",
         posted=len(results),
         accepted=len(accepted),
         non_2xx=len(results) - len(accepted),
         in_flight_at_kill=len(held),
+        xautoclaimed_by_peer=claimed_by_peer,
         reclaimed_and_decided=reclaimed,
         decided=sum(1 for c in accepted if final[c] in {"published", "held"}),
         duplicates=len(duplicates),
@@ -117,6 +126,7 @@ async def test_sigkill_worker_with_inflight_messages_while_500_are_posted(
     assert not lost and not duplicates
     assert set(counts.values()) == {1}
     assert reclaimed == len(in_flight) == len(held)
+    assert claimed_by_peer >= len(held)  # the peer took them over with XAUTOCLAIM after claim_idle_ms
     assert pending == 0
 
 
