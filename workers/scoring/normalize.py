@@ -61,7 +61,7 @@ _DOTTED = re.compile(r"[^\W\d_]+(?:[.·•*_][^\W\d_]+)+")
 _IN_WORD_SEP = re.compile(r"[.·•*_]")
 _REPEATS = re.compile(r"([^\W\d_])\1{2,}")
 _LEET_RUN = re.compile(r"[013457890@$!|€]+")
-_UNIT = re.compile(r"\d+(?:st|nd|rd|th|s|am|pm|k|m|g|x|p|d|kg|km|mm|cm|gb|mb|mph|hp)|[a-z]{1,2}\d+", re.I)
+_UNIT = re.compile(r"\d++(?:st|nd|rd|th|s|am|pm|k|m|g|x|p|d|kg|km|mm|cm|gb|mb|mph|hp)|[a-z]{1,2}\d++", re.I)
 _TLDS = frozenset(
     [
         "com",
