@@ -105,22 +105,12 @@ def _compiled(path: Path, node: ast.Call, name: str) -> re.Pattern[str]:
 
 PATTERNS = _compile_calls()
 
-# Findings, keyed by the exact pattern source so the marker disarms itself when the pattern is fixed.
-# Linear, but over the bound at 50,000 characters on a busy 2-core machine (10-13 ms); not strict,
-# because a quiet machine can pass it and a strict XPASS would then fail the suite.
-KNOWN_SLOW = {
-    r"[^\W_]+|[^\w\s]": (
-        "spam.WORD_RE.findall makes one match per punctuation character: 50,000 matches, ~10-13 ms; "
-        "[^\\w\\s]+ (or cutting the text first) takes 0.6 ms"
-    ),
-}
 
 
 def _params() -> list[object]:
     out = []
     for where, source, pattern, methods in PATTERNS:
-        marks = [pytest.mark.xfail(strict=False, reason=KNOWN_SLOW[source])] if source in KNOWN_SLOW else []
-        out.append(pytest.param(where, source, pattern, methods, id=where, marks=marks))
+        out.append(pytest.param(where, source, pattern, methods, id=where))
     return out
 
 

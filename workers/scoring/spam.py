@@ -38,7 +38,7 @@ MAX_TOKEN = 256  # tokens longer than this are cut before any per-token regex
 _ZERO_WIDTH = dict.fromkeys(map(ord, "\ufeff\u200b\u200c\u200d\u2060\u00ad\u180e"), None)
 _LONG_CHARREF_RE = re.compile(r"&#([xX]?)0*([0-9a-fA-F]{1,8})[0-9a-fA-F]*")
 _TAG_RE = re.compile(r"<[^<>]{0,300}>")
-WORD_RE = re.compile(r"[^\W_]+|[^\w\s]")
+WORD_RE = re.compile(r"[^\W_]+|[^\w\s]+")  # words, and runs of punctuation ("!!!") as one token
 _URL_RE = re.compile(
     r"(?:(?:https?|ftp)://|www\.)?(?:[a-z0-9](?:[a-z0-9-]{0,62})\.){1,6}([a-z]{2,12})(?::\d{1,5})?(?:[/?#]\S*)?"
 )
