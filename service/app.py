@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -15,6 +16,7 @@ from service import http_admin, http_comments, http_moderation
 from service.auth import KeyRing
 from service.httputil import (
     COMMENT_ID,
+    DRAINING,
     ENQUEUER,
     KEYRING,
     KEYS,
@@ -93,6 +95,8 @@ async def request_middleware(request: web.Request, handler: Handler) -> web.Stre
         response = await _guarded(request, handler)
         status = response.status
         response.headers["X-Request-Id"] = request_id
+        if request.app[DRAINING].is_set():
+            response.headers["Connection"] = "close"
         return response
     except web.HTTPException as exc:  # JSON errors (ApiError) and redirects travel as exceptions
         status = exc.status
@@ -155,6 +159,8 @@ async def healthz(_: web.Request) -> web.Response:
 
 async def readyz(request: web.Request) -> web.Response:
     redis, keys, settings = request.app[REDIS], request.app[KEYS], request.app[SETTINGS]
+    if request.app[DRAINING].is_set():
+        return web.json_response({"status": "draining"}, status=503)
     try:
         await redis.ping()
         beats = await redis.hvals(keys.workers)
@@ -181,6 +187,7 @@ def create_app(settings: Settings) -> web.Application:
     app[KEYS] = Keys(settings.stream_prefix)
     app[KEYRING] = KeyRing(settings.api_keys, settings.moderator_keys)
     app[METRICS] = ApiMetrics()
+    app[DRAINING] = asyncio.Event()
     app.cleanup_ctx.append(_redis_ctx)
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/readyz", readyz)

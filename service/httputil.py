@@ -25,6 +25,7 @@ STORE = web.AppKey("store", DecisionStore)
 ENQUEUER = web.AppKey("enqueuer", Enqueuer)
 WAITER = web.AppKey("waiter", DecisionWaiter)
 METRICS = web.AppKey("metrics", ApiMetrics)
+DRAINING = web.AppKey("draining", asyncio.Event)  # set on SIGTERM: /readyz 503, Connection: close
 REQUEST_ID = web.RequestKey("request_id", str)
 COMMENT_ID = web.RequestKey("comment_id", str)
 

@@ -15,6 +15,7 @@ import redis as redis_sync
 from aiohttp import web
 
 from service.app import create_app, redis_client
+from service.httputil import DRAINING
 from service.keys import Keys
 from service.logs import get_logger
 from service.redis_server import EmbeddedRedis
@@ -94,15 +95,27 @@ def _banner(settings: Settings, keys: dict[str, dict[str, str]] | None) -> str:
 
 
 def _serve(settings: Settings, reuse_port: bool = False) -> None:
-    web.run_app(
-        create_app(settings),
-        host=settings.host,
-        port=settings.port,
-        reuse_port=reuse_port,
-        shutdown_timeout=settings.drain_timeout_s,
-        access_log=None,
-        print=None,
-    )
+    asyncio.run(_serve_until_signal(settings, reuse_port))
+
+
+async def _serve_until_signal(settings: Settings, reuse_port: bool) -> None:
+    """Serve until SIGTERM/SIGINT, then drain: first announce it (``/readyz`` 503, every response
+    ``Connection: close``) for ``drain_grace_s`` so balancers and keep-alive clients move away, then
+    stop accepting and let in-flight requests finish within ``drain_timeout_s``."""
+    app = create_app(settings)
+    runner = web.AppRunner(app, access_log=None, shutdown_timeout=settings.drain_timeout_s)
+    await runner.setup()
+    await web.TCPSite(runner, settings.host, settings.port, reuse_port=reuse_port).start()
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(signum, stop.set)
+    await stop.wait()
+    app[DRAINING].set()
+    log.info("api_draining", grace_s=settings.drain_grace_s)
+    await asyncio.sleep(settings.drain_grace_s)
+    await runner.cleanup()
+    log.info("api_stopped")
 
 
 def run_api(settings: Settings, processes: int = 1, reuse_port: bool = False) -> int:

@@ -52,6 +52,8 @@ return {1, entry}
 
 IDEMPOTENCY_TTL_S = 24 * 3600
 MAX_BATCH = 256
+MAX_BACKLOG = 10_000  # requests waiting for Redis, at most
+MAX_BACKLOG_BYTES = 32 * 1024 * 1024  # and at most this much comment data
 
 
 @dataclass(frozen=True, slots=True)
@@ -103,6 +105,10 @@ class Enqueuer:
         self._sha: str | None = None  # SCRIPT LOADed once, then EVALSHA (no per-batch SCRIPT EXISTS)
         self._pending: asyncio.Queue[tuple[EnqueueRequest, asyncio.Future[EnqueueResult]]] = asyncio.Queue()
         self._task: asyncio.Task[None] | None = None
+        self._pending_bytes = 0
+
+    def _release(self, size: int) -> None:
+        self._pending_bytes -= size
 
     async def start(self) -> None:
         self._task = asyncio.create_task(self._run(), name="enqueue-writer")
@@ -120,8 +126,11 @@ class Enqueuer:
     async def enqueue(self, request: EnqueueRequest) -> EnqueueResult:
         """Write one comment durably; raises ``QueueUnavailable`` if Redis does not answer in time."""
         future: asyncio.Future[EnqueueResult] = asyncio.get_running_loop().create_future()
-        if self._pending.qsize() > 10_000:  # bounded memory while Redis is away
-            raise QueueUnavailable("intake backlog full")
+        size = len(request.fields_json) + 512
+        if self._pending.qsize() >= MAX_BACKLOG or self._pending_bytes + size > MAX_BACKLOG_BYTES:
+            raise QueueUnavailable("intake backlog full")  # bounded memory while Redis is away
+        self._pending_bytes += size
+        future.add_done_callback(lambda _: self._release(size))
         self._pending.put_nowait((request, future))
         try:
             return await asyncio.wait_for(asyncio.shield(future), self._timeout)

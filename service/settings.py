@@ -90,6 +90,7 @@ class Settings:
     max_deliveries: int = 3
     heartbeat_ttl_s: float = 15.0
     drain_timeout_s: float = 20.0
+    drain_grace_s: float = 1.0  # API: announce the shutdown (readyz 503, Connection: close) this long first
     worker_name: str | None = None
     # Scoring.
     thresholds: dict[str, float] = field(default_factory=lambda: dict(DEFAULT_THRESHOLDS))
@@ -185,6 +186,7 @@ _FLOAT = {
     "TRUSTED_HOLD_THRESHOLD": "trusted_hold_threshold",
     "HEARTBEAT_TTL_S": "heartbeat_ttl_s",
     "DRAIN_TIMEOUT_S": "drain_timeout_s",
+    "DRAIN_GRACE_S": "drain_grace_s",
     "WAIT_MAX_S": "wait_max_s",
     "ENQUEUE_TIMEOUT_S": "enqueue_timeout_s",
     "REQUEST_TIMEOUT_S": "request_timeout_s",

@@ -58,6 +58,7 @@ def _is_encodable(value: str) -> bool:
     return True
 
 
+_INVISIBLE_TO_SPACE = str.maketrans(dict.fromkeys(_BIDI_AND_INVISIBLE, " "))
 # C0 and C1 control characters (Unicode category Cc) plus bidi and invisible formatting characters;
 # the body allows tab and newlines.
 _CONTROL = re.compile("[\x00-\x1f\x7f-\x9f" + "".join(sorted(_BIDI_AND_INVISIBLE)) + "]")
@@ -117,7 +118,7 @@ def _validate_body(value: Any) -> tuple[str | None, str | None]:
     problem = _check_string(value)
     if problem:
         return None, problem
-    if not value.strip():
+    if not value.translate(_INVISIBLE_TO_SPACE).strip():  # empty, blank, or only invisible characters
         return None, "required"
     if len(value) > BODY_MAX:
         return None, f"must be at most {BODY_MAX} characters"

@@ -56,6 +56,7 @@ async def test_missing_required_fields_are_all_named_at_once(client: Any) -> Non
         ("email", "ada@"),
         ("body", ""),
         ("body", "   \n "),
+        ("body", "\u200b\u200d\u2060"),
         ("body", "x" * 10_001),
         ("body", "nul\x00byte"),
         ("body", ["list"]),
@@ -254,3 +255,15 @@ async def test_intake_survives_redis_losing_its_script_cache(client: Any, settin
     resp = await post(client, {**GOOD, "body": "after the flush"})
     assert resp.status == 202
     assert (await resp.json())["status"] == "pending"
+
+
+async def test_a_draining_api_is_not_ready_and_closes_connections(client: Any) -> None:
+    from service.httputil import DRAINING
+
+    client.server.app[DRAINING].set()
+    resp = await client.get("/readyz")
+    assert resp.status == 503
+    assert (await resp.json())["status"] == "draining"
+    resp = await post(client, GOOD)
+    assert resp.status == 202  # still served while draining, but the connection is not kept alive
+    assert resp.headers["Connection"] == "close"
