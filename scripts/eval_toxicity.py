@@ -1,6 +1,6 @@
 """Dev-set figures for the toxicity scorer: ROC-AUC / PR-AUC, the 5 %-healthy-hold threshold, speed.
 
-    python scripts/eval_toxicity.py --data ../shared/data [--model commentmod-minilm] [--quantize]
+    python scripts/eval_toxicity.py --data ../shared/data [--model commentmod-minilm] [--fp32]
     python scripts/eval_toxicity.py --data artifacts/obf      # the obfuscated copy
 
 UCC val (eval only; also used to calibrate the threshold): ``label_binary`` (unhealthy = healthy==0)
@@ -102,7 +102,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--data", type=Path, required=True)
     parser.add_argument("--model", default="commentmod-minilm", help="toxicity_model setting")
     parser.add_argument("--models-dir", type=Path, default=Path("var/models"))
-    parser.add_argument("--quantize", action="store_true", help="dynamic int8 Linear layers")
+    parser.add_argument("--fp32", action="store_true", help="skip the default dynamic int8 quantisation")
     parser.add_argument("--threads", type=int, default=0)
     parser.add_argument("--batch-size", type=int, default=32)
     parser.add_argument("--json-out", type=Path, default=None)
@@ -111,7 +111,7 @@ def main(argv: list[str] | None = None) -> int:
     from workers.scoring.toxicity import ToxicityScorer
 
     settings = Settings(toxicity_model=args.model, models_dir=args.models_dir, torch_threads=args.threads)
-    scorer = ToxicityScorer.from_settings(settings, quantize=args.quantize)
+    scorer = ToxicityScorer.from_settings(settings, quantize=not args.fp32)
     result = evaluate(scorer, args.data, args.batch_size)
     result["data"] = str(args.data)
     print(json.dumps(result, indent=2))

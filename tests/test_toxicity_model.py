@@ -27,8 +27,12 @@ TOXIC = "You are a pathetic idiot and a disgusting moron, shut up."
 
 
 @pytest.fixture(scope="module")
-def scorer(tmp_path_factory: pytest.TempPathFactory) -> ToxicityScorer:
-    models_dir: Path = tmp_path_factory.mktemp("models")
+def models_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("models")
+
+
+@pytest.fixture(scope="module")
+def scorer(models_dir: Path) -> ToxicityScorer:
     return ToxicityScorer.from_settings(Settings(models_dir=models_dir, torch_threads=1))
 
 
@@ -66,8 +70,9 @@ def test_obfuscation_does_not_hide_an_insult(scorer: ToxicityScorer) -> None:
         assert row["toxicity"] == pytest.approx(plain["toxicity"], abs=0.05)
 
 
-def test_int8_quantisation_stays_close(scorer: ToxicityScorer) -> None:
-    quantized = ToxicityScorer(scorer.detox, scorer.name, scorer.version, quantize=True)
+def test_int8_quantisation_stays_close(scorer: ToxicityScorer, models_dir: Path) -> None:
+    assert scorer.version.endswith("-int8")  # the default
+    fp32 = ToxicityScorer.from_settings(Settings(models_dir=models_dir, torch_threads=1), quantize=False)
     texts = [TOXIC, BENIGN, "I think the minister is wrong about this, frankly."]
-    for a, b in zip(scorer.score(texts), quantized.score(texts), strict=True):
+    for a, b in zip(fp32.score(texts), scorer.score(texts), strict=True):
         assert a["toxicity"] == pytest.approx(b["toxicity"], abs=0.1)

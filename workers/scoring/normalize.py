@@ -57,11 +57,13 @@ _TOKEN = re.compile(r"\S+")
 _SPACED = re.compile(r"(?<![^\W_])(?:[^\W_]|[@$!])(?:[ .·•*_\-]{1,3}(?:[^\W_]|[@$!])){2,}(?![^\W_])")
 _SPACED_SEP = re.compile(r"[ .·•*_\-]")
 # Word fragments joined by one in-word separator: "st.upid", "id*iot".
-_DOTTED = re.compile(r"[^\W\d_]+(?:[.·•*_][^\W\d_]+)+")
+_DOTTED = re.compile(r"(?<![^\W\d_])[^\W\d_]++(?:[.·•*_][^\W\d_]++)+")
 _IN_WORD_SEP = re.compile(r"[.·•*_]")
 _REPEATS = re.compile(r"([^\W\d_])\1{2,}")
 _LEET_RUN = re.compile(r"[013457890@$!|€]+")
-_UNIT = re.compile(r"\d++(?:st|nd|rd|th|s|am|pm|k|m|g|x|p|d|kg|km|mm|cm|gb|mb|mph|hp)|[a-z]{1,2}\d++", re.I)
+_UNIT = re.compile(
+    r"(?<!\d)\d++(?:st|nd|rd|th|s|am|pm|k|m|g|x|p|d|kg|km|mm|cm|gb|mb|mph|hp)|(?<![a-z])[a-z]{1,2}\d++", re.I
+)
 _TLDS = frozenset(
     [
         "com",
