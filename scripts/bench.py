@@ -171,8 +171,9 @@ def scoring_rows(ctx: Ctx, api_rss: int) -> list[Row]:
         Row("worker_rss", out["worker_rss"] / MB, "MB", "<= 1500 MB", out["worker_rss"] <= 1500 * MB,
             "peak RSS of `commentmod worker` after scoring", {"bytes": out["worker_rss"]}),
         Row("redis_per_comment", red["decided_bytes"], "B", "info", None,
-            f"{per_100k:.0f} MB per 100k decided comments (used_memory delta over the "
-            f"{red['comments']} paced comments, acknowledged stream entries trimmed; "
+            f"{per_100k:.0f} MB per 100k decided comments (MEMORY USAGE of every key / comments; "
+            f"used_memory delta over the {red['comments']} paced comments "
+            f"{red['used_memory_delta_bytes']:.0f} B, acknowledged stream entries trimmed; "
             f"first {first['comments']}: {first['pending_bytes']:.0f} B pending, "
             f"{first['decided_bytes']:.0f} B decided incl. worker start); largest: {families}",
             {**red, "mb_per_100k": per_100k}),

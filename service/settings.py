@@ -13,7 +13,7 @@ from typing import Any
 
 PREFIX = "COMMENTMOD_"
 
-DEFAULT_THRESHOLDS: dict[str, float] = {"toxicity": 0.5, "spam": 0.9}
+DEFAULT_THRESHOLDS: dict[str, float] = {"toxicity": 0.4, "spam": 0.9}
 
 
 class SettingsError(ValueError):
@@ -97,6 +97,7 @@ class Settings:
     toxicity_model: str = "commentmod-minilm"  # built-in name, official detoxify name, or a folder
     models_dir: Path = Path("var/models")
     torch_threads: int = 0  # 0: leave torch's default
+    toxicity_int8: bool = True  # dynamic int8 quantisation of the model's Linear layers (~3x faster)
     max_tokens: int = 128
     spam_rate_window_s: int = 60
     spam_rate_limit: int = 5
@@ -207,6 +208,11 @@ _PATH = {"DATA_DIR": "data_dir", "MODELS_DIR": "models_dir"}
 
 def _values_from_env(env: Mapping[str, str]) -> dict[str, Any]:
     values: dict[str, Any] = {}
+    if env.get(PREFIX + "TOXICITY_INT8"):
+        flag = env[PREFIX + "TOXICITY_INT8"].strip().lower()
+        if flag not in {"1", "0", "true", "false", "yes", "no"}:
+            raise SettingsError(PREFIX + "TOXICITY_INT8: true or false")
+        values["toxicity_int8"] = flag in {"1", "true", "yes"}
     for suffix, attr in _STR.items():
         if env.get(PREFIX + suffix):
             values[attr] = env[PREFIX + suffix]

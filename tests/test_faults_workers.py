@@ -332,7 +332,7 @@ async def test_poison_and_absurd_input_dead_letters_and_cli(
     s = fsettings.with_(max_deliveries=2)
     absurd = {
         "combining_flood": "\u0301" * 10_000,
-        "zero_width_only": "\u200b\u200c\u200d\u2060\ufeff" * 200,
+        "zero_width_then_text": "\u200b\u200c\u200d\u2060\ufeff" * 200 + "ok",  # only-invisible: 422
         "combining_on_letters": ("x" + "\u0336\u0337\u0338" * 3) * 1000,
     }
     ids: dict[str, str] = {}

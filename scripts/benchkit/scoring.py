@@ -198,6 +198,7 @@ def scoring_phase(ctx: Ctx) -> dict[str, Any]:
         ctx.say(f"latency: {plan.rate:g} comments/s for {plan.latency_seconds:g} s")
         offset = plan.comments
         bodies = [payload(offset + i, ctx.texts[(offset + i) % len(ctx.texts)]) for i in range(count)]
+        trim_acknowledged(client)  # the baseline must not include entries the trim below would remove
         mem_before_paced = used_memory(client)
         with RssSampler(worker.pid, 0.2) as worker_rss, RssSampler(api.pid, 0.2) as api_rss:
             paced = asyncio.run(post_comments(base, bodies, rate=plan.rate))
@@ -210,16 +211,20 @@ def scoring_phase(ctx: Ctx) -> dict[str, Any]:
             "post_ms": [s * 1000 for _, s in paced],
         }
         trim_acknowledged(client)
+        families = key_families(client)
+        total = count + len(ids)
         out["redis"] = {
             "comments": count,
-            "decided_bytes": (used_memory(client) - mem_before_paced) / count,
+            # MEMORY USAGE of every key, per comment: stable; the used_memory delta is allocator-noisy.
+            "decided_bytes": sum(families.values()) / total,
+            "used_memory_delta_bytes": (used_memory(client) - mem_before_paced) / count,
             "first_batch": {
                 "comments": len(ids),
                 "pending_bytes": (mem_pending - mem0) / len(ids),
                 "decided_bytes": (mem_decided - mem0) / len(ids),
             },
-            "families": key_families(client),
-            "total_comments": count + len(ids),
+            "families": families,
+            "total_comments": total,
         }
         out["worker_rss"] = max(rss_after_batch, worker_rss.peak, rss_now(worker.pid))
         out["api_rss_paced"] = api_rss.peak

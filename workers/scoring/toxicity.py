@@ -100,7 +100,7 @@ class ToxicityScorer:
         self._lock = threading.Lock()
 
     @classmethod
-    def from_settings(cls, settings: Any, quantize: bool = QUANTIZE) -> ToxicityScorer:
+    def from_settings(cls, settings: Any, quantize: bool | None = None) -> ToxicityScorer:
         import torch
 
         if settings.torch_threads:
@@ -110,6 +110,8 @@ class ToxicityScorer:
         name = str(settings.toxicity_model)
         if Path(name).is_dir():
             name = Path(name).resolve().name
+        if quantize is None:
+            quantize = bool(getattr(settings, "toxicity_int8", QUANTIZE))
         scorer = cls(detox, name, _version_of(checkpoint), settings.max_tokens, quantize)
         detox.model = scorer.model  # drop the fp32 copy when quantised; ``detox.predict`` stays usable
         return scorer
