@@ -41,7 +41,11 @@ lint: $(STAMP)
 typecheck: $(STAMP)
 	$(BIN)/mypy
 
+## Benchmarks: prints a table of figures against the goals (wrk from Debian drives the HTTP load).
 bench: $(STAMP)
+	@command -v wrk >/dev/null || { [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null && \
+		(apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk) >/dev/null; } || \
+		echo "note: wrk missing: the bench falls back to a slower Python load generator"
 	$(BIN)/python scripts/bench.py
 
 clean:
