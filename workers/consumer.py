@@ -13,7 +13,7 @@ from __future__ import annotations
 import asyncio
 import time
 from concurrent.futures import Executor
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from redis.asyncio import Redis
 from redis.exceptions import ResponseError
@@ -27,6 +27,7 @@ from service.store import DecisionStore
 from workers import deadletter, reputation
 from workers.policy import AuthorPolicy, Verdict, decide
 from workers.rules import RuleHit, RulesCache
+from workers.scoring.explain import toxic_spans
 from workers.scoring.history import history_signals, remember_spam_domains
 from workers.scoring.pipeline import ScoringPipeline
 from workers.scoring.spam import find_links
@@ -153,10 +154,15 @@ class Worker:
             self.metrics.scoring.observe(scoring_ms / 1000)
         contexts = await self._policy_context([item for item, _ in scored])
         per_item_ms = scoring_ms / max(len(work), 1)
+        verdicts = [
+            decide(scores, thresholds, hits, author)
+            for (_, scores), (hits, author, thresholds) in zip(scored, contexts, strict=True)
+        ]
+        verdicts = await self._explain([item for item, _ in scored], verdicts)
         # The batch's decisions are stored concurrently (one fsync wait, not one per comment).
         await asyncio.gather(*(
-            self._store(item, scores, decide(scores, thresholds, hits, author), per_item_ms)
-            for (item, scores), (hits, author, thresholds) in zip(scored, contexts, strict=True)
+            self._store(item, scores, verdict, per_item_ms)
+            for (item, scores), verdict in zip(scored, verdicts, strict=True)
         ))  # fmt: skip
         done += [item.job for item, _ in scored]
         for item, error in failed:
@@ -220,6 +226,27 @@ class Worker:
             except Exception as exc:
                 failed.append((item, f"{type(exc).__name__}: {str(exc)[:200]}"))
         return ok, failed
+
+    async def _explain(self, items: list[Work], verdicts: list[Verdict]) -> list[Verdict]:
+        """Held for toxicity: add the character spans that drove the score (one extra model batch)."""
+        chosen = [i for i, v in enumerate(verdicts) if any(r.code == "toxicity" for r in v.reasons)]
+        if not chosen:
+            return verdicts
+        bodies = [items[i].record.fields.body for i in chosen]
+        loop = asyncio.get_running_loop()
+        try:
+            spans = await loop.run_in_executor(self.executor, toxic_spans, self.pipeline.toxicity, bodies)
+        except Exception as exc:  # an explanation is a nicety: never let it block a decision
+            log.warning("explain_failed", error=type(exc).__name__, count=len(chosen))
+            return verdicts
+        out = list(verdicts)
+        for i, found in zip(chosen, spans, strict=True):
+            reasons = tuple(
+                replace(r, spans=tuple((s, e) for s, e in found)) if r.code == "toxicity" else r
+                for r in out[i].reasons
+            )
+            out[i] = Verdict(out[i].verdict, reasons)
+        return out
 
     async def _policy_context(
         self, items: list[Work]

@@ -38,11 +38,14 @@ class Reason:
     score: float | None = None
     threshold: float | None = None
     signals: tuple[str, ...] = ()
+    spans: tuple[tuple[int, int], ...] = ()  # toxicity: character offsets of the words that drove it
 
     def to_json(self) -> dict[str, object]:
         out: dict[str, object] = {"code": self.code, "score": self.score, "threshold": self.threshold}
         if self.signals:
             out["signals"] = list(self.signals)
+        if self.spans:
+            out["spans"] = [list(span) for span in self.spans]
         return out
 
 

@@ -1,0 +1,77 @@
+"""Character-level span F1 of the toxicity explanations against SemEval-2021 Task 5 gold spans.
+
+    python scripts/eval_spans.py --data ../shared/data --split test
+    python scripts/eval_spans.py --data ../shared/data --split trial --grid   # choose RATIO/MIN_DROP
+
+Reads ``toxic_spans_civil_comments/tsd_<split>.csv`` (columns ``spans``, ``text``) and prints the mean
+per-text F1 (the task's metric) with the default model and explanation settings.
+"""
+
+from __future__ import annotations
+
+import argparse
+import ast
+import csv
+import statistics
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from service.settings import Settings
+from workers.scoring.explain import MIN_DROP, RATIO, logit, merge, pick, span_f1, word_offsets
+from workers.scoring.toxicity import ToxicityScorer
+
+
+def load(data: Path, split: str, limit: int) -> list[tuple[set[int], str]]:
+    csv.field_size_limit(sys.maxsize)
+    path = data / "toxic_spans_civil_comments" / f"tsd_{split}.csv"
+    with path.open(newline="", encoding="utf-8") as fh:
+        rows = [(set(ast.literal_eval(r["spans"])), r["text"]) for r in csv.DictReader(fh)]
+    return rows[:limit] if limit else rows
+
+
+def drops_for(scorer: ToxicityScorer, texts: list[str]) -> list[tuple[list[tuple[int, int]], list[float]]]:
+    out = []
+    for text in texts:
+        offsets = word_offsets(text)
+        variants = [text] + [text[:s] + " " + text[e:] for s, e in offsets]
+        scores = [logit(row["toxicity"]) for row in scorer.score(variants)]
+        out.append((offsets, [scores[0] - s for s in scores[1:]]))
+    return out
+
+
+def mean_f1(rows: list[tuple[set[int], str]], drops: list, ratio: float, min_drop: float) -> float:
+    f1s = []
+    for (gold, text), (offsets, d) in zip(rows, drops, strict=True):
+        spans = merge(text, [offsets[i] for i in pick(d, ratio, min_drop)])
+        predicted = {c for s, e in spans for c in range(s, e)}
+        f1s.append(span_f1(predicted, gold))
+    return statistics.fmean(f1s)
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--data", type=Path, required=True)
+    parser.add_argument("--split", default="test", choices=["test", "trial", "train"])
+    parser.add_argument("--limit", type=int, default=0)
+    parser.add_argument("--grid", action="store_true", help="print F1 over a grid of RATIO and MIN_DROP")
+    args = parser.parse_args()
+    rows = load(args.data, args.split, args.limit)
+    scorer = ToxicityScorer.from_settings(Settings.from_env({}, torch_threads=2))
+    started = time.perf_counter()
+    drops = drops_for(scorer, [text for _, text in rows])
+    seconds = time.perf_counter() - started
+    print(f"split={args.split} texts={len(rows)} model={scorer.name}@{scorer.version} seconds={seconds:.0f}")
+    print(f"span F1 (RATIO={RATIO}, MIN_DROP={MIN_DROP}): {mean_f1(rows, drops, RATIO, MIN_DROP):.4f}")
+    if args.grid:
+        for ratio in (0.2, 0.3, 0.35, 0.4, 0.5, 0.6):
+            for min_drop in (0.05, 0.1, 0.2, 0.4):
+                f1 = mean_f1(rows, drops, ratio, min_drop)
+                print(f"  ratio={ratio:<5} min_drop={min_drop:<5} F1={f1:.4f}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,43 @@
+"""Toxicity explanations: the spans point at the words that drove the score, as character offsets."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from service.settings import Settings
+from workers.scoring.explain import merge, pick, span_f1, toxic_spans, word_offsets
+from workers.scoring.toxicity import ToxicityScorer
+
+
+@pytest.fixture(scope="module")
+def scorer() -> ToxicityScorer:
+    return ToxicityScorer.from_settings(Settings.from_env({}, torch_threads=1))
+
+
+def test_spans_cover_the_insult_and_not_the_rest(scorer: Any) -> None:
+    text = "I read the whole report on the new bridge and you are a complete idiot."
+    (spans,) = toxic_spans(scorer, [text])
+    words = {text[s:e] for s, e in spans}
+    assert any("idiot" in w for w in words)
+    assert not any(w in {"report", "bridge", "read"} for w in words)
+
+
+def test_a_clean_comment_has_no_spans_and_offsets_index_the_text_as_sent(scorer: Any) -> None:
+    clean = "The council published the budget today; the transit line opens in May."
+    evasive = "What a   st.upid idea 🙂, honestly."
+    spans = toxic_spans(scorer, [clean, evasive])
+    assert spans[0] == []
+    for start, end in spans[1]:
+        assert 0 <= start < end <= len(evasive)
+
+
+def test_pick_merge_and_f1_helpers() -> None:
+    assert pick([0.5, 0.1, 0.4], ratio=0.6) == [0, 2]
+    assert pick([0.001, 0.002]) == []
+    text = "you stupid idiot"
+    assert merge(text, word_offsets(text)[1:]) == [[4, 16]]
+    assert span_f1({1, 2, 3}, {2, 3, 4}) == pytest.approx(2 / 3)
+    assert span_f1(set(), set()) == 1.0
+    assert span_f1({1}, set()) == 0.0
