@@ -12,6 +12,7 @@ from aiohttp import web
 
 from service.httputil import KEYS, REDIS, SETTINGS, ApiError, read_json, require
 from service.store import audit_entry
+from service.web.session import moderator_for
 from workers import reputation
 from workers.rules import parse_rules, rules_from_json
 
@@ -27,7 +28,7 @@ def _site_param(request: web.Request) -> str:
 
 
 async def get_rules(request: web.Request) -> web.Response:
-    require(request, "moderator")
+    await moderator_for(request)  # a moderator key, or the moderators' page session
     site = _site_param(request)
     redis, keys = request.app[REDIS], request.app[KEYS]
     rules = rules_from_json(await redis.get(keys.rules(site)))
@@ -36,7 +37,7 @@ async def get_rules(request: web.Request) -> web.Response:
 
 
 async def put_rules(request: web.Request) -> web.Response:
-    moderator = require(request, "moderator").name
+    moderator = await moderator_for(request)  # page writes carry the session's CSRF token
     site = _site_param(request)
     parsed = parse_rules(await read_json(request))
     if isinstance(parsed, dict):

@@ -424,3 +424,21 @@ REALISTIC: list[dict[str, Any]] = [
         ],
     },
 ]
+
+
+async def test_site_rules_are_edited_on_the_page_and_audited(page: Page, live: Live) -> None:
+    await sign_in(page, live)
+    await page.click("#rules summary")
+    await page.fill("#rules-site", "site-a")
+    await page.click("#rules-load")
+    await expect(page.locator("#rules-status")).to_contain_text("loaded")
+    await page.fill("#rules-doc", '{"suspect": ["scam"], "max_links": 2}')
+    await page.click("#rules-save")
+    await expect(page.locator("#rules-status")).to_have_text("saved")
+    resp = await live.http.get(f"{live.base}/v1/moderation/rules/site-a", headers=mod_headers())
+    stored = await resp.json()
+    assert stored["rules"]["suspect"] == ["scam"] and stored["rules"]["max_links"] == 2
+    assert stored["audit"][-1]["actor"] == "moderator:alice"
+    await page.fill("#rules-doc", '{"max_links": "many"}')
+    await page.click("#rules-save")
+    await expect(page.locator("#rules-status")).to_contain_text("not saved")

@@ -82,6 +82,13 @@ _SHELL = """<body data-csrf="{csrf}" data-moderator="{moderator}" data-threshold
 <main id="list" aria-live="polite"></main>
 <div id="more"></div>
 <aside id="toasts" aria-live="assertive"></aside>
+<details id="rules" class="help"><summary>Site rules</summary>
+<form id="rules-form">
+<label for="rules-site">Site</label> <input id="rules-site" name="site" required maxlength="64">
+<button type="button" id="rules-load">Load</button>
+<textarea id="rules-doc" rows="10" cols="80" spellcheck="false" aria-label="Rules (JSON)"></textarea>
+<button type="submit" id="rules-save">Save rules</button> <span id="rules-status" role="status"></span>
+</form></details>
 <details class="help"><summary>Keyboard</summary>
 <p><kbd>j</kbd>/<kbd>k</kbd> next/previous, <kbd>x</kbd> select, <kbd>a</kbd> approve,
 <kbd>r</kbd> reject, <kbd>u</kbd> undo (5 s), <kbd>/</kbd> search.</p></details>

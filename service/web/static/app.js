@@ -447,5 +447,26 @@
   window.addEventListener("pagehide", flush);
   window.addEventListener("beforeunload", flush);
   $("who").textContent = document.body.dataset.moderator || "";
+
+  // ---- site rules (JSON document, see README "Rules") ---------------------------------------
+  const rulesUrl = () => `/v1/moderation/rules/${encodeURIComponent($("rules-site").value.trim())}`;
+  const rulesStatus = (text) => { $("rules-status").textContent = text; };
+  $("rules-load").addEventListener("click", async () => {
+    try {
+      const data = await api(rulesUrl());
+      $("rules-doc").value = JSON.stringify(data.rules, null, 2);
+      rulesStatus(`loaded (${data.audit.length} recent changes)`);
+    } catch (err) { rulesStatus(`not loaded: ${err.message}`); }
+  });
+  $("rules-form").addEventListener("submit", async (e) => {
+    e.preventDefault();
+    let doc;
+    try { doc = JSON.parse($("rules-doc").value || "{}"); } catch { rulesStatus("not JSON"); return; }
+    try {
+      const data = await api(rulesUrl(), { method: "PUT", body: doc });
+      $("rules-doc").value = JSON.stringify(data.rules, null, 2);
+      rulesStatus("saved");
+    } catch (err) { rulesStatus(`not saved: ${err.message}`); }
+  });
   load(false);
 })();
