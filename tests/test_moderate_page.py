@@ -12,6 +12,7 @@ import structlog
 from aiohttp.test_utils import TestClient, TestServer
 
 from service.app import create_app
+from service.httputil import SETTINGS
 from service.keys import Keys
 from service.models import Decision
 from service.settings import Settings
@@ -156,7 +157,8 @@ async def test_signed_in_shell_carries_csrf_token_and_no_inline_script(client: A
     assert '<script src="/moderate/static/app.js" defer></script>' in html
     assert re.findall(r"<script[^>]*>", html) == ['<script src="/moderate/static/app.js" defer>']
     assert 'data-moderator="alice"' in html
-    assert "&quot;toxicity&quot;: 0.5" in html  # thresholds from Settings, attribute-escaped
+    toxicity = client.server.app[SETTINGS].thresholds["toxicity"]
+    assert f"&quot;toxicity&quot;: {toxicity}" in html  # thresholds from Settings, attribute-escaped
 
 
 async def test_session_write_without_or_with_a_wrong_csrf_token_is_403(
