@@ -6,7 +6,6 @@ Each test gets its own key prefix, so tests never see each other's data and need
 from __future__ import annotations
 
 import secrets
-import shutil
 import subprocess
 import time
 from collections.abc import AsyncIterator, Iterator
@@ -94,19 +93,6 @@ def site_headers(key: str = SITE_KEY, **extra: str) -> dict[str, str]:
 
 def mod_headers(**extra: str) -> dict[str, str]:
     return {"Authorization": f"Bearer {MOD_KEY}", **extra}
-
-
-@pytest.fixture(scope="session")
-def project_root() -> Path:
-    return Path(__file__).resolve().parent.parent
-
-
-def have_redis_server() -> bool:
-    try:
-        find_redis_server()
-    except RuntimeError:
-        return shutil.which("redis-server") is not None
-    return True
 
 
 SUITE_LOG = "suite-logs.jsonl"
