@@ -27,8 +27,9 @@ URL_FILE = "redis.url"
 DEV_KEYS_FILE = "dev-keys.json"
 
 
-def resolve_redis_url(settings: Settings) -> str:
-    """COMMENTMOD_REDIS_URL, else the embedded Redis of a running ``commentmod up`` in the data dir."""
+def running_redis_url(settings: Settings) -> str | None:
+    """COMMENTMOD_REDIS_URL, else the embedded Redis of a ``commentmod up`` running on the data dir
+    (its URL file, if that server answers: a file left by an unclean exit is ignored)."""
     if settings.redis_url:
         return settings.redis_url
     url_file = settings.data_dir / URL_FILE
@@ -39,9 +40,16 @@ def resolve_redis_url(settings: Settings) -> str:
                 return url
         except redis_sync.ConnectionError:
             pass
-    raise SystemExit(
-        "commentmod: set COMMENTMOD_REDIS_URL, or start `commentmod up` with this --data-dir first"
-    )
+    return None
+
+
+def resolve_redis_url(settings: Settings) -> str:
+    url = running_redis_url(settings)
+    if url is None:
+        raise SystemExit(
+            "commentmod: set COMMENTMOD_REDIS_URL, or start `commentmod up` with this --data-dir first"
+        )
+    return url
 
 
 def dev_keys(data_dir: Path) -> dict[str, dict[str, str]]:

@@ -27,15 +27,12 @@ PAGE = 500
 
 @contextmanager
 def _redis_url(settings: Settings) -> Iterator[str]:
-    from service.launcher import URL_FILE
+    from service.launcher import running_redis_url
     from service.redis_server import EmbeddedRedis
 
-    if settings.redis_url:
-        yield settings.redis_url
-        return
-    url_file = settings.data_dir / URL_FILE
-    if url_file.exists():
-        yield url_file.read_text().strip()
+    url = running_redis_url(settings)
+    if url is not None:
+        yield url
         return
     if not (settings.data_dir / "redis").exists():
         raise SystemExit("commentmod: no Redis: set COMMENTMOD_REDIS_URL or pass --data-dir of an install")
