@@ -11,6 +11,7 @@ import time
 from typing import TYPE_CHECKING, Any
 
 from redis.asyncio import Redis
+from redis.exceptions import WatchError
 
 from service.keys import Keys
 from service.logs import get_logger
@@ -71,23 +72,32 @@ async def requeue(redis: Redis, keys: Keys, dead_ids: list[str] | None = None) -
     chosen = [(mid, f) for mid, f in entries if dead_ids is None or mid in dead_ids]
     count = 0
     for mid, fields in chosen:
-        comment_key = keys.comment(fields["id"])
-        pipe = redis.pipeline(transaction=True)
-        pipe.hget(comment_key, "status")
-        status = (await pipe.execute())[0]
-        if status == "held":
-            pipe = redis.pipeline(transaction=True)
-            pipe.hset(comment_key, mapping={"status": "pending"})
-            pipe.hdel(comment_key, "decision", "decided_at", "decided_by")
-            pipe.zrem(keys.held, fields["id"])
-            pipe.hdel(keys.attempts, fields["id"])
-            pipe.xadd(keys.stream, {"id": fields["id"], "request_id": fields.get("request_id", "")})
-            pipe.xdel(keys.dead_letters, mid)
-            await pipe.execute()
-            count += 1
-        else:  # decided by a moderator meanwhile: the dead letter is resolved
-            await redis.xdel(keys.dead_letters, mid)
+        count += await _requeue_one(redis, keys, mid, fields)
     return count
+
+
+async def _requeue_one(redis: Redis, keys: Keys, mid: str, fields: dict[str, str]) -> int:
+    """Re-queue one still-held comment; WATCH makes a moderator's decision in between win."""
+    comment_id = fields["id"]
+    comment_key = keys.comment(comment_id)
+    while True:
+        async with redis.pipeline(transaction=True) as pipe:
+            try:
+                await pipe.watch(comment_key)
+                if await pipe.hget(comment_key, "status") != "held":
+                    await redis.xdel(keys.dead_letters, mid)  # decided by a moderator: resolved
+                    return 0
+                pipe.multi()
+                pipe.hset(comment_key, mapping={"status": "pending"})
+                pipe.hdel(comment_key, "decision", "decided_at", "decided_by")
+                pipe.zrem(keys.held, comment_id)
+                pipe.hdel(keys.attempts, comment_id)
+                pipe.xadd(keys.stream, {"id": comment_id, "request_id": fields.get("request_id", "")})
+                pipe.xdel(keys.dead_letters, mid)
+                await pipe.execute()
+                return 1
+            except WatchError:
+                continue  # the comment changed while we looked: look again
 
 
 async def trim_acknowledged(redis: Redis, keys: Keys) -> int:
