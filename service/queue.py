@@ -1,14 +1,17 @@
-"""Durable intake: each accepted comment is written (record + stream entry) by one atomic Lua script.
+"""Durable intake: accepted comments are written (record + stream entry) by one atomic Lua script.
 
-Concurrent requests are batched: a single writer task drains whatever is waiting and sends all the
-scripts in one pipeline round trip, so throughput grows with concurrency while every request still
-gets its own answer only after its own write has been acknowledged by Redis.
+Concurrent requests are batched: a single writer task drains whatever is waiting and writes the whole
+batch with one script call (one round trip, one command to pack and parse), so throughput grows with
+concurrency while every request still gets its own answer only after its own write has been
+acknowledged by Redis. Deadlines are kept in arrival order and checked by one timer, not one per call.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
+from collections import deque
 from dataclasses import dataclass
 from typing import Any
 
@@ -18,42 +21,62 @@ from redis.exceptions import NoScriptError
 from service.keys import Keys
 from service.models import CommentFields
 
-# KEYS: comment hash, stream, idempotency key, site rate key, client rate key ('' when unused)
-# ARGV: id, site, comment json, created_at, request_id, payload hash, idempotency ttl,
-#       site limit, client limit, rate window seconds
-# Returns {1, entry id} when written, {0, "id hash"} for a replayed Idempotency-Key,
-# {2, seconds} when a rate limit is reached (nothing written).
-_ENQUEUE = """
-if KEYS[3] ~= '' then
-  local existing = redis.call('GET', KEYS[3])
-  if existing then return {0, existing} end
-end
-local limits = {{KEYS[4], tonumber(ARGV[8])}, {KEYS[5], tonumber(ARGV[9])}}
-for _, rl in ipairs(limits) do
-  if rl[1] ~= '' and tonumber(redis.call('GET', rl[1]) or '0') >= rl[2] then
-    local ttl = redis.call('TTL', rl[1])
-    if ttl < 1 then ttl = 1 end
-    return {2, tostring(ttl)}
+# KEYS[1]: the stream; KEYS[2..]: the records, idempotency keys and rate keys of the batch.
+# ARGV[1]: idempotency ttl, ARGV[2]: client limit, ARGV[3]: rate window seconds,
+# ARGV[4]: JSON list, one entry per request: {record key, idempotency key, site rate key, client rate
+#          key (indexes into KEYS, 0: none), id, site, created_at, request_id, payload hash, site limit},
+# ARGV[4 + i]: the comment JSON of request i, stored byte for byte.
+# Returns a JSON list, one {code, value} per request: {1, entry id} written, {0, "id hash"} for a
+# replayed Idempotency-Key, {2, seconds} when a rate limit is reached (nothing written), {-1, error}.
+# Each request runs under pcall, so one failing write fails only its own request.
+_ENQUEUE_BATCH = """
+local ttl, client_limit, window = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3])
+
+local function over_limit(key, limit)
+  if key and tonumber(redis.call('GET', key) or '0') >= limit then
+    local left = redis.call('TTL', key)
+    if left < 1 then left = 1 end
+    return tostring(left)
   end
 end
-for _, rl in ipairs(limits) do
-  if rl[1] ~= '' and redis.call('INCR', rl[1]) == 1 then
-    redis.call('EXPIRE', rl[1], tonumber(ARGV[10]))
+
+local function one(r, comment)
+  local idem = KEYS[r[2]]
+  if idem then
+    local existing = redis.call('GET', idem)
+    if existing then return {0, existing} end
   end
+  local limits = {{KEYS[r[3]], r[10]}, {KEYS[r[4]], client_limit}}
+  for _, rl in ipairs(limits) do
+    local wait = over_limit(rl[1], rl[2])
+    if wait then return {2, wait} end
+  end
+  for _, rl in ipairs(limits) do
+    if rl[1] and redis.call('INCR', rl[1]) == 1 then redis.call('EXPIRE', rl[1], window) end
+  end
+  redis.call('HSET', KEYS[r[1]], 'site', r[6], 'comment', comment, 'status', 'pending',
+             'created_at', r[7], 'request_id', r[8])
+  local entry = redis.call('XADD', KEYS[1], '*', 'id', r[5], 'request_id', r[8])
+  if idem then redis.call('SET', idem, r[5] .. ' ' .. r[9], 'EX', ttl) end
+  return {1, entry}
 end
-redis.call('HSET', KEYS[1], 'site', ARGV[2], 'comment', ARGV[3], 'status', 'pending',
-           'created_at', ARGV[4], 'request_id', ARGV[5])
-local entry = redis.call('XADD', KEYS[2], '*', 'id', ARGV[1], 'request_id', ARGV[5])
-if KEYS[3] ~= '' then
-  redis.call('SET', KEYS[3], ARGV[1] .. ' ' .. ARGV[6], 'EX', tonumber(ARGV[7]))
+
+local out = {}
+for i, r in ipairs(cjson.decode(ARGV[4])) do
+  local ok, res = pcall(one, r, ARGV[4 + i])
+  if not ok then
+    res = {-1, type(res) == 'table' and tostring(res.err) or tostring(res)}
+  end
+  out[i] = res
 end
-return {1, entry}
+return cjson.encode(out)
 """
 
 IDEMPOTENCY_TTL_S = 24 * 3600
 MAX_BATCH = 256
 MAX_BACKLOG = 10_000  # requests waiting for Redis, at most
 MAX_BACKLOG_BYTES = 32 * 1024 * 1024  # and at most this much comment data
+_TIMED_OUT = "redis did not acknowledge the write in time"
 
 
 @dataclass(frozen=True, slots=True)
@@ -90,12 +113,54 @@ class EnqueueResult:
     retry_after: int = 0  # > 0: a rate limit was reached and nothing was written
 
 
+Waiting = tuple[EnqueueRequest, "asyncio.Future[EnqueueResult]", int]  # request, its answer, its bytes
+
+
 class QueueUnavailable(Exception):
     """Redis did not acknowledge the write in time; the comment was not accepted."""
 
 
+class Deadlines:
+    """Fails each waiting call at its deadline with one timer for all of them (arrival order is
+    deadline order, since every call gets the same timeout)."""
+
+    def __init__(self, timeout_s: float) -> None:
+        self._timeout = timeout_s
+        self._queue: deque[tuple[float, asyncio.Future[EnqueueResult]]] = deque()
+        self._timer: asyncio.TimerHandle | None = None
+
+    def watch(self, loop: asyncio.AbstractEventLoop, future: asyncio.Future[EnqueueResult]) -> None:
+        deadline = loop.time() + self._timeout
+        self._queue.append((deadline, future))
+        if self._timer is None:
+            self._timer = loop.call_at(deadline, self._expire, loop)
+
+    def forget_done(self) -> None:
+        """Drop answered calls from the front (writes complete in arrival order)."""
+        queue = self._queue
+        while queue and queue[0][1].done():
+            queue.popleft()
+
+    def _expire(self, loop: asyncio.AbstractEventLoop) -> None:
+        now, queue = loop.time(), self._queue
+        while queue and (queue[0][0] <= now or queue[0][1].done()):
+            _, future = queue.popleft()
+            if not future.done():  # not yet sent: the writer skips it; already sent: Redis keeps it
+                future.set_exception(QueueUnavailable(_TIMED_OUT))
+        self._timer = loop.call_at(queue[0][0], self._expire, loop) if queue else None
+
+    def fail_all(self, reason: str) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+        while self._queue:
+            _, future = self._queue.popleft()
+            if not future.done():
+                future.set_exception(QueueUnavailable(reason))
+
+
 class Enqueuer:
-    """Batches concurrent enqueue calls into pipelined, atomic writes."""
+    """Batches concurrent enqueue calls into one atomic script call per batch."""
 
     def __init__(self, redis: Redis, keys: Keys, timeout_s: float, limits: RateLimits | None = None) -> None:
         self._redis = redis
@@ -103,12 +168,10 @@ class Enqueuer:
         self._keys = keys
         self._timeout = timeout_s
         self._sha: str | None = None  # SCRIPT LOADed once, then EVALSHA (no per-batch SCRIPT EXISTS)
-        self._pending: asyncio.Queue[tuple[EnqueueRequest, asyncio.Future[EnqueueResult]]] = asyncio.Queue()
+        self._pending: asyncio.Queue[Waiting] = asyncio.Queue()
+        self._deadlines = Deadlines(timeout_s)
         self._task: asyncio.Task[None] | None = None
         self._pending_bytes = 0
-
-    def _release(self, size: int) -> None:
-        self._pending_bytes -= size
 
     async def start(self) -> None:
         self._task = asyncio.create_task(self._run(), name="enqueue-writer")
@@ -122,30 +185,32 @@ class Enqueuer:
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
+        self._deadlines.fail_all("intake stopped")
 
     async def enqueue(self, request: EnqueueRequest) -> EnqueueResult:
         """Write one comment durably; raises ``QueueUnavailable`` if Redis does not answer in time."""
-        future: asyncio.Future[EnqueueResult] = asyncio.get_running_loop().create_future()
         size = len(request.fields_json) + 512
         if self._pending.qsize() >= MAX_BACKLOG or self._pending_bytes + size > MAX_BACKLOG_BYTES:
             raise QueueUnavailable("intake backlog full")  # bounded memory while Redis is away
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[EnqueueResult] = loop.create_future()
         self._pending_bytes += size
-        future.add_done_callback(lambda _: self._release(size))
-        self._pending.put_nowait((request, future))
-        try:
-            return await asyncio.wait_for(asyncio.shield(future), self._timeout)
-        except TimeoutError as exc:
-            future.cancel()  # not yet sent: the writer skips it; already sent: Redis keeps it
-            raise QueueUnavailable("redis did not acknowledge the write in time") from exc
+        self._pending.put_nowait((request, future, size))
+        self._deadlines.watch(loop, future)
+        return await future
 
     async def _run(self) -> None:
         while True:
             batch = [await self._pending.get()]
             while len(batch) < MAX_BATCH and not self._pending.empty():
                 batch.append(self._pending.get_nowait())
-            live = [(req, fut) for req, fut in batch if not fut.done()]
-            if live:
-                await self._write(live)
+            try:
+                live = [(req, fut) for req, fut, _ in batch if not fut.done()]
+                if live:
+                    await self._write(live)
+            finally:
+                self._pending_bytes -= sum(size for _, _, size in batch)
+                self._deadlines.forget_done()
 
     async def _write(self, batch: list[tuple[EnqueueRequest, asyncio.Future[EnqueueResult]]]) -> None:
         try:
@@ -157,60 +222,65 @@ class Enqueuer:
             return
         for (req, fut), result in zip(batch, results, strict=True):
             if not fut.done():
-                self._resolve(req, fut, result)
+                _resolve(req, fut, result)
 
     async def _execute(self, requests: list[EnqueueRequest]) -> list[Any]:
-        """One pipelined EVALSHA per request; reload the script once if Redis lost it (a restart)."""
-        results: list[Any] = [None] * len(requests)
-        todo = list(range(len(requests)))
-        for _ in range(2):
+        """One EVALSHA for the batch; reload the script once if Redis lost it (a restart)."""
+        keys, args = self._script_call(requests)
+        for attempt in range(2):
             if self._sha is None:
-                self._sha = await self._redis.script_load(_ENQUEUE)
-            pipe = self._redis.pipeline(transaction=False)
-            for i in todo:
-                keys = self._script_keys(requests[i])
-                pipe.evalsha(self._sha, len(keys), *keys, *self._script_args(requests[i]))
-            for i, result in zip(todo, await pipe.execute(raise_on_error=False), strict=True):
-                results[i] = result
-            todo = [i for i in todo if isinstance(results[i], NoScriptError)]
-            if not todo:
-                break
-            self._sha = None  # nothing of a NOSCRIPT command ran: retrying it is safe
-        return results
+                self._sha = await self._redis.script_load(_ENQUEUE_BATCH)
+            try:
+                reply = await self._redis.evalsha(self._sha, len(keys), *keys, *args)
+            except NoScriptError:
+                if attempt:
+                    raise
+                self._sha = None  # nothing of a NOSCRIPT command ran: retrying it is safe
+                continue
+            results: list[Any] = json.loads(reply)
+            return results
+        raise AssertionError("unreachable")
 
-    def _resolve(self, req: EnqueueRequest, fut: asyncio.Future[EnqueueResult], result: Any) -> None:
-        if isinstance(result, Exception):
-            fut.set_exception(QueueUnavailable(str(result)))
-        elif int(result[0]) == 1:
-            fut.set_result(EnqueueResult(True, req.comment_id, req.payload_hash))
-        elif int(result[0]) == 2:
-            fut.set_result(EnqueueResult(False, "", retry_after=int(result[1])))
-        else:
-            existing_id, _, existing_hash = str(result[1]).partition(" ")
-            fut.set_result(EnqueueResult(False, existing_id, existing_hash))
+    def _script_call(self, requests: list[EnqueueRequest]) -> tuple[list[str], list[str | int]]:
+        keys: list[str] = [self._keys.stream]
+        specs: list[list[Any]] = []
+        comments: list[str] = []
+        for req in requests:
+            specs.append(self._spec(req, keys))
+            comments.append(req.fields_json or req.fields.to_json())
+        limits = self._limits
+        args: list[str | int] = [IDEMPOTENCY_TTL_S, limits.client, limits.window_s, json.dumps(specs)]
+        return keys, args + comments
 
-    def _script_keys(self, req: EnqueueRequest) -> list[str]:
+    def _spec(self, req: EnqueueRequest, keys: list[str]) -> list[Any]:
+        """The request's script entry; its keys are appended to ``keys`` (entries index them)."""
+        site_limit = self._limits.for_site(req.site)
         window = int(req.created_at // self._limits.window_s)
-        site_limited = self._limits.for_site(req.site) > 0
-        client_limited = self._limits.client > 0 and req.client_key
+        keys.append(self._keys.comment(req.comment_id))
+        record, idem, site_rate, client_rate = len(keys), 0, 0, 0
+        if req.idempotency_key:
+            keys.append(self._keys.idempotency(req.site, req.idempotency_key))
+            idem = len(keys)
+        if site_limit > 0:
+            keys.append(self._keys.rate_site(req.site, window))
+            site_rate = len(keys)
+        if self._limits.client > 0 and req.client_key:
+            keys.append(self._keys.rate_client(req.site, req.client_key, window))
+            client_rate = len(keys)
         return [
-            self._keys.comment(req.comment_id),
-            self._keys.stream,
-            self._keys.idempotency(req.site, req.idempotency_key) if req.idempotency_key else "",
-            self._keys.rate_site(req.site, window) if site_limited else "",
-            self._keys.rate_client(req.site, req.client_key, window) if client_limited else "",
-        ]
+            record, idem, site_rate, client_rate, req.comment_id, req.site, repr(req.created_at),
+            req.request_id, req.payload_hash, site_limit,
+        ]  # fmt: skip
 
-    def _script_args(self, req: EnqueueRequest) -> list[str | int]:
-        return [
-            req.comment_id,
-            req.site,
-            req.fields_json or req.fields.to_json(),
-            repr(req.created_at),
-            req.request_id,
-            req.payload_hash,
-            IDEMPOTENCY_TTL_S,
-            self._limits.for_site(req.site),
-            self._limits.client,
-            self._limits.window_s,
-        ]
+
+def _resolve(req: EnqueueRequest, fut: asyncio.Future[EnqueueResult], result: Any) -> None:
+    code, value = int(result[0]), str(result[1])
+    if code == 1:
+        fut.set_result(EnqueueResult(True, req.comment_id, req.payload_hash))
+    elif code == 2:
+        fut.set_result(EnqueueResult(False, "", retry_after=int(value)))
+    elif code == 0:
+        existing_id, _, existing_hash = value.partition(" ")
+        fut.set_result(EnqueueResult(False, existing_id, existing_hash))
+    else:
+        fut.set_exception(QueueUnavailable(value))
