@@ -11,6 +11,7 @@ from aiohttp import web
 from redis.asyncio import Redis
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
+from structlog.contextvars import bind_contextvars, clear_contextvars
 
 from service import http_admin, http_comments, http_moderation
 from service.auth import KeyRing
@@ -83,11 +84,9 @@ async def _redis_ctx(app: web.Application) -> AsyncIterator[None]:
 @web.middleware
 async def request_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
     """Bind a request id, turn every failure into a JSON error, write one canonical log line."""
-    import structlog
-
     request_id = request.headers.get("X-Request-Id", "")[:64] or _new_request_id()
-    structlog.contextvars.clear_contextvars()
-    structlog.contextvars.bind_contextvars(request_id=request_id)
+    clear_contextvars()
+    bind_contextvars(request_id=request_id)
     request[REQUEST_ID] = request_id
     started = time.perf_counter()
     status = 500
@@ -106,9 +105,7 @@ async def request_middleware(request: web.Request, handler: Handler) -> web.Stre
         resource = request.match_info.route.resource
         route = resource.canonical if resource else "unmatched"
         elapsed = time.perf_counter() - started
-        metrics = request.app[METRICS]
-        metrics.requests.labels(route, request.method, str(status)).inc()
-        metrics.latency.labels(route).observe(elapsed)
+        request.app[METRICS].observe_request(route, request.method, status, elapsed)
         log.info(
             "http_request",
             method=request.method,

@@ -66,6 +66,11 @@ async def read_body(request: web.Request, limit: int) -> bytes:
     """Read at most ``limit`` bytes within the request timeout: 413 beyond the size, 408 when too slow."""
     if request.content_length is not None and request.content_length > limit:
         raise ApiError(413, "payload_too_large", f"request body over {limit} bytes")
+    if request.content.is_eof():  # the whole body came with the headers: nothing to wait for
+        raw = request.content.read_nowait()
+        if len(raw) > limit:
+            raise ApiError(413, "payload_too_large", f"request body over {limit} bytes")
+        return raw
     chunks: list[bytes] = []
     size = 0
     try:
