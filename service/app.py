@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 
@@ -106,14 +107,15 @@ async def request_middleware(request: web.Request, handler: Handler) -> web.Stre
         route = resource.canonical if resource else "unmatched"
         elapsed = time.perf_counter() - started
         request.app[METRICS].observe_request(route, request.method, status, elapsed)
-        log.info(
-            "http_request",
-            method=request.method,
-            path=route,
-            status=status,
-            duration_ms=round(elapsed * 1000, 2),
-            comment_id=request.get(COMMENT_ID),
-        )
+        if log.is_enabled_for(logging.INFO):  # skip building the line's fields at level warning
+            log.info(
+                "http_request",
+                method=request.method,
+                path=route,
+                status=status,
+                duration_ms=round(elapsed * 1000, 2),
+                comment_id=request.get(COMMENT_ID),
+            )
 
 
 async def _guarded(request: web.Request, handler: Handler) -> web.StreamResponse:

@@ -51,6 +51,8 @@ _BIDI_AND_INVISIBLE = frozenset(
 
 
 def _is_encodable(value: str) -> bool:
+    if value.isascii():  # a flag of the string: O(1)
+        return True
     try:
         value.encode("utf-8")
     except UnicodeEncodeError:  # lone surrogates from JSON escapes
@@ -58,11 +60,15 @@ def _is_encodable(value: str) -> bool:
     return True
 
 
-_INVISIBLE_TO_SPACE = str.maketrans(dict.fromkeys(_BIDI_AND_INVISIBLE, " "))
 # C0 and C1 control characters (Unicode category Cc) plus bidi and invisible formatting characters;
 # the body allows tab and newlines.
 _CONTROL = re.compile("[\x00-\x1f\x7f-\x9f" + "".join(sorted(_BIDI_AND_INVISIBLE)) + "]")
 _CONTROL_BUT_NEWLINES = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]")
+# A character that is neither whitespace (as ``str.strip`` sees it) nor bidi/invisible formatting.
+_VISIBLE = re.compile(r"[^\s" + "".join(sorted(_BIDI_AND_INVISIBLE)) + "]")
+# Dotted-quad IPv4 exactly as ``ipaddress`` accepts it (ASCII digits, 0-255, no leading zeros): a fast path.
+_OCTET = r"(?:25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])"
+_IPV4 = re.compile(rf"(?:{_OCTET}\.){{3}}{_OCTET}")
 
 
 def _has_control(value: str) -> bool:
@@ -118,7 +124,7 @@ def _validate_body(value: Any) -> tuple[str | None, str | None]:
     problem = _check_string(value)
     if problem:
         return None, problem
-    if not value.translate(_INVISIBLE_TO_SPACE).strip():  # empty, blank, or only invisible characters
+    if _VISIBLE.search(value) is None:  # empty, blank, or only invisible characters
         return None, "required"
     if len(value) > BODY_MAX:
         return None, f"must be at most {BODY_MAX} characters"
@@ -146,7 +152,7 @@ def _no_check(_: str) -> str | None:
 
 
 def _check_ip(text: str) -> str | None:
-    if not text:
+    if not text or _IPV4.fullmatch(text):
         return None
     try:
         ipaddress.ip_address(text)
