@@ -5,6 +5,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
+import re
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 
@@ -85,7 +87,7 @@ async def _redis_ctx(app: web.Application) -> AsyncIterator[None]:
 @web.middleware
 async def request_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
     """Bind a request id, turn every failure into a JSON error, write one canonical log line."""
-    request_id = request.headers.get("X-Request-Id", "")[:64] or _new_request_id()
+    request_id = _request_id(request.headers.get("X-Request-Id", ""))
     clear_contextvars()
     bind_contextvars(request_id=request_id)
     request[REQUEST_ID] = request_id
@@ -146,10 +148,14 @@ def _http_error_code(status: int) -> str:
     }.get(status, "error")
 
 
-def _new_request_id() -> str:
-    import secrets
+_REQUEST_ID = re.compile(r"[A-Za-z0-9._:\-]{1,64}")
 
-    return secrets.token_hex(8)
+
+def _request_id(sent: str) -> str:
+    """The caller's ``X-Request-Id`` when it is 1-64 plain ASCII id characters, else a new one (a header
+    of undecodable bytes or control characters must never reach the logs or a batched Redis write)."""
+    sent = sent[:64]
+    return sent if _REQUEST_ID.fullmatch(sent) else os.urandom(8).hex()
 
 
 async def healthz(_: web.Request) -> web.Response:

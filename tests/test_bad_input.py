@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import re
 import time
 from collections import Counter
 from collections.abc import AsyncIterator
@@ -503,3 +504,26 @@ async def test_a_slow_body_is_cut_off_after_request_timeout(api: ApiProcess) -> 
     finally:
         writer.close()
     assert answer.startswith(b"HTTP/1.1 408") or answer == b"reset" or reader.at_eof()
+
+
+async def test_an_undecodable_request_id_fails_no_one_in_its_batch(api: ApiProcess) -> None:
+    """A request id of invalid UTF-8 bytes is replaced by a fresh one; it and the comments
+    batched with it into the same Redis write are all accepted."""
+    auth = f"Authorization: Bearer {SITE_KEY}\r\n".encode()
+    body = json.dumps(VALID).encode()
+    bad = (
+        b"POST /v1/comments HTTP/1.1\r\n" + HOST + auth + b"X-Request-Id: \xff\xfebad\x80\r\n"
+        + b"Content-Type: application/json\r\nContent-Length: " + str(len(body)).encode() + b"\r\n\r\n" + body
+    )  # fmt: skip
+
+    async def good(session: aiohttp.ClientSession) -> int:
+        async with session.post(f"{api.base}/v1/comments", json=VALID, headers=SITE) as resp:
+            return resp.status
+
+    async with aiohttp.ClientSession() as session:
+        results = await asyncio.gather(_raw(api.port, bad), *(good(session) for _ in range(20)))
+    status, _, _, received = results[0]
+    assert status == 202
+    echoed = next(line for line in received.split(b"\r\n") if line.lower().startswith(b"x-request-id:"))
+    assert re.fullmatch(rb"x-request-id: [0-9a-f]{16}", echoed.lower())
+    assert all(s == 202 for s in results[1:])
