@@ -35,6 +35,7 @@ _PREFER_WAIT = re.compile(r"(?:^|[,;\s])wait=(\d{1,3}(?:\.\d{1,3})?)(?:$|[,;\s])
 _JSON_TYPES = {"application/json"}
 _FORM_TYPES = {"application/x-www-form-urlencoded"}
 _BODY_TYPES = _JSON_TYPES | _FORM_TYPES
+_JSON_UTF8 = "application/json; charset=utf-8"  # what web.json_response sends
 
 
 def _json_loads(text: str) -> Any:
@@ -87,7 +88,8 @@ def _idempotency_key(request: web.Request) -> str | None:
 
 
 def _wait_seconds(request: web.Request) -> float:
-    match = _PREFER_WAIT.search(request.headers.get("Prefer", ""))
+    prefer = request.headers.get("Prefer")
+    match = _PREFER_WAIT.search(prefer) if prefer else None
     if not match:
         return 0.0
     return min(float(match.group(1)), request.app[SETTINGS].wait_max_s)
@@ -98,36 +100,31 @@ async def post_comment(request: web.Request) -> web.Response:
     fields = await _read_comment(request)
     idem = _idempotency_key(request)
     fields_json = fields.to_json()
-    payload_hash = hashlib.sha256(fields_json.encode()).hexdigest()
-    client = hashlib.sha256(f"{site}\0{fields.ip}".encode()).hexdigest()[:32] if fields.ip else ""
+    # The payload hash only tells a replayed Idempotency-Key's payload from another one.
+    payload_hash = hashlib.sha256(fields_json.encode()).hexdigest() if idem else ""
     now = time.time()
+    comment_id = new_comment_id(now)
     result = await request.app[ENQUEUER].enqueue(
-        EnqueueRequest(
-            new_comment_id(now),
-            site,
-            fields,
-            now,
-            request[REQUEST_ID],
-            idem,
-            payload_hash,
-            client,
-            fields_json,
-        )
+        EnqueueRequest(comment_id, site, fields, now, request[REQUEST_ID], idem, payload_hash, fields_json)
     )
     if result.retry_after:
         raise ApiError(429, "rate_limited", "too many comments, retry later", retry_after=result.retry_after)
     request[COMMENT_ID] = result.comment_id
     if result.created:
         request.app[METRICS].accepted.inc()
-    if not result.created and result.payload_hash != payload_hash:
+    elif result.payload_hash != payload_hash:
         raise ApiError(
             422, "idempotency_key_reused", "this Idempotency-Key was used with a different payload"
         )
     wait = _wait_seconds(request)
-    record = await _wait_for_decision(request, result.comment_id, wait) if wait else None
-    headers = {"Location": f"/v1/comments/{result.comment_id}"}
-    if wait:
-        headers["Preference-Applied"] = f"wait={wait:g}"
+    if not wait:  # the common case: the JSON of {"id": ..., "status": "pending"}, ids are plain hex
+        return web.Response(
+            body=b'{"id": "%s", "status": "pending"}' % result.comment_id.encode(),
+            status=202,
+            headers={"Content-Type": _JSON_UTF8, "Location": f"/v1/comments/{result.comment_id}"},
+        )
+    record = await _wait_for_decision(request, result.comment_id, wait)
+    headers = {"Location": f"/v1/comments/{result.comment_id}", "Preference-Applied": f"wait={wait:g}"}
     if record is not None and record.status != "pending":
         return web.json_response(record.public(), status=200, headers=headers)
     status = "pending" if record is None else record.status

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import time
+from bisect import bisect_left
+from collections.abc import Iterator
 from dataclasses import dataclass, field
-from typing import Any
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, Metric, generate_latest
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
+from prometheus_client.utils import floatToGoString
 from redis.asyncio import Redis
 
 from service.keys import Keys
@@ -15,32 +18,62 @@ CONTENT_TYPE = CONTENT_TYPE_LATEST
 LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10)
 
 
-@dataclass
-class ApiMetrics:
-    registry: CollectorRegistry = field(default_factory=CollectorRegistry)
+class HttpStats:
+    """Request counts by (route, method, status) and a latency histogram by route, kept as plain numbers
+    on the request path (one event loop per process: no locks) and exported on scrape by ``collect``
+    with the series a prometheus ``Counter`` and ``Histogram`` would write."""
 
-    def __post_init__(self) -> None:
-        r = self.registry
-        self.requests = Counter(
-            "commentmod_http_requests", "HTTP requests", ["route", "method", "status"], registry=r
+    def __init__(self, buckets: tuple[float, ...] = LATENCY_BUCKETS) -> None:
+        self._bounds = buckets
+        self._counts: dict[tuple[str, str, int], list[float]] = {}  # key -> [count, created]
+        self._latency: dict[str, list[float]] = {}  # route -> per-bucket counts (+Inf last), sum, created
+
+    def observe(self, route: str, method: str, status: int, seconds: float) -> None:
+        key = (route, method, status)
+        count = self._counts.get(key)
+        if count is None:
+            count = self._counts[key] = [0, time.time()]
+        count[0] += 1
+        latency = self._latency.get(route)
+        if latency is None:
+            latency = self._latency[route] = [0.0] * (len(self._bounds) + 1) + [0.0, time.time()]
+        latency[bisect_left(self._bounds, seconds)] += 1  # the first bucket with seconds <= bound
+        latency[-2] += seconds
+
+    def collect(self) -> Iterator[Metric]:
+        requests = Metric("commentmod_http_requests", "HTTP requests", "counter")
+        for (route, method, status), (count, created) in self._counts.items():
+            labels = {"route": route, "method": method, "status": str(status)}
+            requests.add_sample("commentmod_http_requests_total", labels, count)
+            requests.add_sample("commentmod_http_requests_created", labels, created)
+        latency = Metric("commentmod_http_request_seconds", "HTTP request latency", "histogram")
+        name, bounds = "commentmod_http_request_seconds", [*map(floatToGoString, self._bounds), "+Inf"]
+        for route, values in self._latency.items():
+            cumulative = 0.0
+            for bound, in_bucket in zip(bounds, values, strict=False):
+                cumulative += in_bucket
+                latency.add_sample(name + "_bucket", {"route": route, "le": bound}, cumulative)
+            latency.add_sample(name + "_count", {"route": route}, cumulative)
+            latency.add_sample(name + "_sum", {"route": route}, values[-2])
+            latency.add_sample(name + "_created", {"route": route}, values[-1])
+        yield requests
+        yield latency
+
+
+class ApiMetrics:
+    """The API's registry: HTTP request stats, comments accepted, and the queue gauges."""
+
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry()
+        self.http = HttpStats()
+        self.registry.register(self.http)
+        self.accepted = Counter(
+            "commentmod_comments_accepted", "Comments durably accepted", registry=self.registry
         )
-        self.latency = Histogram(
-            "commentmod_http_request_seconds", "HTTP request latency", ["route"],
-            buckets=LATENCY_BUCKETS, registry=r,
-        )  # fmt: skip
-        self.accepted = Counter("commentmod_comments_accepted", "Comments durably accepted", registry=r)
-        self.queue = QueueGauges(r)
-        self._children: dict[tuple[str, str, int], tuple[Any, Any]] = {}
+        self.queue = QueueGauges(self.registry)
 
     def observe_request(self, route: str, method: str, status: int, seconds: float) -> None:
-        """Count one request and its latency (the labelled series are looked up once, then reused)."""
-        key = (route, method, status)
-        children = self._children.get(key)
-        if children is None:
-            children = (self.requests.labels(route, method, str(status)), self.latency.labels(route))
-            self._children[key] = children
-        children[0].inc()
-        children[1].observe(seconds)
+        self.http.observe(route, method, status, seconds)
 
     def render(self) -> bytes:
         return bytes(generate_latest(self.registry))

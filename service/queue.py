@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import hashlib
 import json
 from collections import deque
 from dataclasses import dataclass
@@ -79,7 +80,7 @@ MAX_BACKLOG_BYTES = 32 * 1024 * 1024  # and at most this much comment data
 _TIMED_OUT = "redis did not acknowledge the write in time"
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)  # not frozen: a frozen dataclass sets each field through object.__setattr__
 class EnqueueRequest:
     comment_id: str
     site: str
@@ -87,8 +88,7 @@ class EnqueueRequest:
     created_at: float
     request_id: str
     idempotency_key: str | None = None  # already hashed
-    payload_hash: str = ""
-    client_key: str = ""  # hash of the commenter's IP, for the per-client rate limit
+    payload_hash: str = ""  # needed with an idempotency key only
     fields_json: str = ""  # fields.to_json(), computed once by the caller
 
 
@@ -105,7 +105,7 @@ class RateLimits:
         return (self.per_site or {}).get(site, self.site)
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class EnqueueResult:
     created: bool  # False: the Idempotency-Key was seen before (or rate limited)
     comment_id: str
@@ -168,7 +168,8 @@ class Enqueuer:
         self._keys = keys
         self._timeout = timeout_s
         self._sha: str | None = None  # SCRIPT LOADed once, then EVALSHA (no per-batch SCRIPT EXISTS)
-        self._pending: asyncio.Queue[Waiting] = asyncio.Queue()
+        self._pending: list[Waiting] = []  # arrival order; the writer takes up to MAX_BATCH at a time
+        self._wakeup: asyncio.Future[None] | None = None  # set while the writer waits for work
         self._deadlines = Deadlines(timeout_s)
         self._task: asyncio.Task[None] | None = None
         self._pending_bytes = 0
@@ -180,7 +181,7 @@ class Enqueuer:
         if self._task is not None:
             # Let writes already queued finish, then stop the writer.
             deadline = asyncio.get_running_loop().time() + self._timeout
-            while not self._pending.empty() and asyncio.get_running_loop().time() < deadline:
+            while self._pending and asyncio.get_running_loop().time() < deadline:
                 await asyncio.sleep(0.01)
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
@@ -190,20 +191,29 @@ class Enqueuer:
     async def enqueue(self, request: EnqueueRequest) -> EnqueueResult:
         """Write one comment durably; raises ``QueueUnavailable`` if Redis does not answer in time."""
         size = len(request.fields_json) + 512
-        if self._pending.qsize() >= MAX_BACKLOG or self._pending_bytes + size > MAX_BACKLOG_BYTES:
+        pending = self._pending
+        if len(pending) >= MAX_BACKLOG or self._pending_bytes + size > MAX_BACKLOG_BYTES:
             raise QueueUnavailable("intake backlog full")  # bounded memory while Redis is away
         loop = asyncio.get_running_loop()
         future: asyncio.Future[EnqueueResult] = loop.create_future()
         self._pending_bytes += size
-        self._pending.put_nowait((request, future, size))
+        pending.append((request, future, size))
         self._deadlines.watch(loop, future)
+        wakeup = self._wakeup
+        if wakeup is not None:
+            self._wakeup = None
+            if not wakeup.done():
+                wakeup.set_result(None)
         return await future
 
     async def _run(self) -> None:
+        loop = asyncio.get_running_loop()
         while True:
-            batch = [await self._pending.get()]
-            while len(batch) < MAX_BATCH and not self._pending.empty():
-                batch.append(self._pending.get_nowait())
+            while not self._pending:
+                self._wakeup = loop.create_future()
+                await self._wakeup
+            batch = self._pending[:MAX_BATCH]
+            del self._pending[:MAX_BATCH]
             try:
                 live = [(req, fut) for req, fut, _ in batch if not fut.done()]
                 if live:
@@ -264,13 +274,18 @@ class Enqueuer:
         if site_limit > 0:
             keys.append(self._keys.rate_site(req.site, window))
             site_rate = len(keys)
-        if self._limits.client > 0 and req.client_key:
-            keys.append(self._keys.rate_client(req.site, req.client_key, window))
+        if self._limits.client > 0 and req.fields.ip:
+            keys.append(self._keys.rate_client(req.site, client_key(req.site, req.fields.ip), window))
             client_rate = len(keys)
         return [
             record, idem, site_rate, client_rate, req.comment_id, req.site, repr(req.created_at),
             req.request_id, req.payload_hash, site_limit,
         ]  # fmt: skip
+
+
+def client_key(site: str, ip: str) -> str:
+    """The commenter's IP within a site, hashed: the per-client rate limit's key part."""
+    return hashlib.sha256(f"{site}\0{ip}".encode()).hexdigest()[:32]
 
 
 def _resolve(req: EnqueueRequest, fut: asyncio.Future[EnqueueResult], result: Any) -> None:
