@@ -20,7 +20,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from service.settings import Settings
-from workers.scoring.explain import MIN_DROP, RATIO, logit, merge, pick, span_f1, word_offsets
+from workers.scoring.explain import MIN_DROP, RATIO, WordScores, merge, occlusion_drops, pick, span_f1
 from workers.scoring.toxicity import ToxicityScorer
 
 
@@ -33,13 +33,9 @@ def load(data: Path, split: str, limit: int) -> list[tuple[set[int], str]]:
 
 
 def drops_for(scorer: ToxicityScorer, texts: list[str]) -> list[tuple[list[tuple[int, int]], list[float]]]:
-    out = []
-    for text in texts:
-        offsets = word_offsets(text)
-        variants = [text] + [text[:s] + " " + text[e:] for s, e in offsets]
-        scores = [logit(row["toxicity"]) for row in scorer.score(variants)]
-        out.append((offsets, [scores[0] - s for s in scores[1:]]))
-    return out
+    """The worker's occlusion drops, one text at a time (as held comments come), one word cache."""
+    words = WordScores()
+    return [occlusion_drops(scorer, [text], words)[0] for text in texts]
 
 
 def mean_f1(rows: list[tuple[set[int], str]], drops: list, ratio: float, min_drop: float) -> float:

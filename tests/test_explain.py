@@ -2,12 +2,21 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 import pytest
 
 from service.settings import Settings
-from workers.scoring.explain import merge, pick, span_f1, toxic_spans, word_offsets
+from workers.scoring.explain import (
+    MAX_CANDIDATE_WORDS,
+    WordScores,
+    merge,
+    pick,
+    span_f1,
+    toxic_spans,
+    word_offsets,
+)
 from workers.scoring.toxicity import ToxicityScorer
 
 
@@ -41,3 +50,35 @@ def test_pick_merge_and_f1_helpers() -> None:
     assert span_f1({1, 2, 3}, {2, 3, 4}) == pytest.approx(2 / 3)
     assert span_f1(set(), set()) == 1.0
     assert span_f1({1}, set()) == 0.0
+
+
+class Counting:
+    """The real scorer, recording the size of every ``score`` call."""
+
+    def __init__(self, scorer: ToxicityScorer) -> None:
+        self.scorer = scorer
+        self.calls: list[int] = []
+
+    def score(self, texts: Sequence[str]) -> list[dict[str, float]]:
+        self.calls.append(len(texts))
+        return self.scorer.score(texts)
+
+
+def test_an_evasive_insult_is_found_through_folding(scorer: Any) -> None:
+    text = "What a st.upid idea, honestly."
+    (spans,) = toxic_spans(scorer, [text])
+    covered = "".join(text[s:e] for s, e in spans)
+    assert "st" in covered and "upid" in covered and "idea" not in covered
+
+
+def test_few_variants_per_text_and_word_scores_are_reused(scorer: Any) -> None:
+    """Only the words of the pieces most toxic on their own are occluded; pieces are scored once."""
+    words = " ".join(f"word{i}" for i in range(60))
+    text = f"The report says {words} and frankly you are a complete idiot about the bridge."
+    counting, cache = Counting(scorer), WordScores()
+    (spans,) = toxic_spans(counting, [text], words=cache)
+    assert any("idiot" in text[s:e] for s, e in spans)
+    pieces, variants = counting.calls
+    assert pieces == len(set(text.split())) and variants <= 1 + MAX_CANDIDATE_WORDS
+    toxic_spans(counting, [text], words=cache)
+    assert counting.calls[2:] == [variants]  # no piece scored twice

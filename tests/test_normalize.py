@@ -8,7 +8,7 @@ import time
 import pytest
 
 from workers.scoring import normalize
-from workers.scoring.normalize import fold
+from workers.scoring.normalize import fold, fold_units
 
 
 @pytest.mark.parametrize(
@@ -65,6 +65,12 @@ def test_mixed_script_words_fold_inside_foreign_text() -> None:
     assert fold("Привет мир idі\u043et") == "Привет мир idiot"
 
 
+def test_fold_units_are_the_pieces_fold_reads_as_one_word() -> None:
+    text = "You  i d i o t, st.upid take!"
+    assert [text[s:e] for s, e in fold_units(text)] == ["You", "i d i o t,", "st.upid", "take!"]
+    assert fold_units("") == [] and fold_units("   ") == []
+
+
 ADVERSARIAL = [
     "a " * 25_000,
     "a." * 25_000,
@@ -103,4 +109,5 @@ def test_patterns_are_linear_time(text: str) -> None:
 def test_fold_is_fast_on_adversarial_input(text: str) -> None:
     started = time.perf_counter()
     fold(text)
+    fold_units(text)
     assert time.perf_counter() - started < 0.5

@@ -167,3 +167,16 @@ def fold(text: str) -> str:
     text = _SPACED.sub(_join_spaced, text)
     text = _TOKEN.sub(_fold_token, text)
     return _REPEATS.sub(r"\1\1", text)
+
+
+def fold_units(text: str) -> list[tuple[int, int]]:
+    """Character spans of the pieces ``fold`` reads as one word: whitespace-separated tokens, joined
+    where spaced-out letters run across them (``"i d i o t"`` is one piece, ``"st.upid"`` another)."""
+    spans = sorted([m.span() for m in _TOKEN.finditer(text)] + [m.span() for m in _SPACED.finditer(text)])
+    out: list[tuple[int, int]] = []
+    for start, end in spans:
+        if out and start < out[-1][1]:
+            out[-1] = (out[-1][0], max(out[-1][1], end))
+        else:
+            out.append((start, end))
+    return out

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from service.settings import Settings
+from workers.scoring.explain import WordScores, toxic_spans
 from workers.scoring.spam import SpamScorer
 from workers.scoring.toxicity import ToxicityScorer
 from workers.scoring.types import CommentText, Scores, Signal
@@ -17,6 +18,7 @@ class ScoringPipeline:
 
     toxicity: ToxicityScorer
     spam: SpamScorer
+    words: WordScores = field(default_factory=WordScores)  # stand-alone word scores for explanations
 
     @classmethod
     def from_settings(cls, settings: Settings) -> ScoringPipeline:
@@ -43,3 +45,7 @@ class ScoringPipeline:
             values["spam"] = round(self.spam.combine(spam_text[i], signals), 4)
             out.append(Scores(values=values, signals=tuple(signals), models=models))
         return out
+
+    def explain(self, bodies: Sequence[str]) -> list[list[list[int]]]:
+        """Toxic spans per body (character offsets), for comments held for toxicity."""
+        return toxic_spans(self.toxicity, bodies, words=self.words)
