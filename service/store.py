@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -122,30 +123,45 @@ class DecisionStore:
         Returns ``"ok"`` when written, ``"missing"`` if there is no such comment, or the current status
         when it was already decided (the write is then a no-op: idempotent and fenced).
         """
+        keys, args = self._decide_call(comment_id, created_at, decision)
+        return str(await self._decide(keys=keys, args=args))
+
+    async def decide_many(self, items: Sequence[tuple[str, float, Decision]]) -> list[str]:
+        """``decide`` for a batch of ``(comment_id, created_at, decision)`` in one pipeline round trip;
+        each write is still its own fenced script. One result per item, in order."""
+        if not items:
+            return []
+        pipe = self._redis.pipeline(transaction=False)
+        for comment_id, created_at, decision in items:
+            keys, args = self._decide_call(comment_id, created_at, decision)
+            await self._decide(keys=keys, args=args, client=pipe)
+        return [str(result) for result in await pipe.execute()]
+
+    def _decide_call(
+        self, comment_id: str, created_at: float, decision: Decision
+    ) -> tuple[list[str], list[Any]]:
         now = time.time()
         entry = audit_entry("auto", "decide", "pending", decision.status)
-        result = await self._decide(
-            keys=[
-                self._keys.comment(comment_id),
-                self._keys.held,
-                self._keys.attempts,
-                self._keys.audit(comment_id),
-                self._keys.by_status(decision.status),
-                self._keys.webhook_stream,
-            ],
-            args=[
-                comment_id,
-                decision.to_json(),
-                decision.status,
-                repr(now),
-                int(created_at * 1_000_000),
-                entry,
-                self._keys.decided_channel,
-                int(now * 1_000_000),
-                self._retention_s,
-            ],
-        )
-        return str(result)
+        keys = [
+            self._keys.comment(comment_id),
+            self._keys.held,
+            self._keys.attempts,
+            self._keys.audit(comment_id),
+            self._keys.by_status(decision.status),
+            self._keys.webhook_stream,
+        ]
+        args = [
+            comment_id,
+            decision.to_json(),
+            decision.status,
+            repr(now),
+            int(created_at * 1_000_000),
+            entry,
+            self._keys.decided_channel,
+            int(now * 1_000_000),
+            self._retention_s,
+        ]
+        return keys, args
 
     async def moderate(self, comment_id: str, moderator: str, approve: bool, note: str | None) -> None:
         """Approve or reject a held comment; raises ``NotFound`` or ``Conflict``."""

@@ -13,7 +13,13 @@ import redis.asyncio as aioredis
 
 from service.keys import Keys
 from service.settings import Settings
-from workers.scoring.history import history_signals, ip_key, minhash_bands, remember_spam_domains
+from workers.scoring.history import (
+    history_signals,
+    history_signals_many,
+    ip_key,
+    minhash_bands,
+    remember_spam_domains,
+)
 from workers.scoring.types import CommentText
 
 BODY = (
@@ -86,6 +92,21 @@ async def test_duplicate_body_from_several_authors(r: Hist) -> None:
     assert "duplicate_body" not in await codes(r, comment("d2", body=BODY, email="a2@x.org"), NOW + 1)
     near = BODY.replace("simple", "easy") + "!!"
     assert "duplicate_body" in await codes(r, comment("d3", body=near, email="a3@x.org"), NOW + 2)
+
+
+async def test_a_batch_in_one_call_reads_like_one_by_one(r: Hist) -> None:
+    """The worker records a whole batch in one round trip: each comment sees the ones before it."""
+    batch = [comment(f"b{i}", body=BODY, email=f"b{i}@x.org", ip="10.9.9.9") for i in range(3)]
+    batch += [comment(f"e{i}", email="same@x.org") for i in range(6)]
+    batch.append(comment("plain", body="https://fine.example/page is worth a read", ip="10.1.1.1"))
+    got = [
+        {s.code for s in signals}
+        for signals in await history_signals_many(r.redis, r.keys, batch, SETTINGS, NOW)
+    ]
+    assert ["duplicate_body" in g for g in got[:3]] == [False, False, True]
+    assert ["rate_email" in g for g in got[3:9]] == [False] * 5 + [True]
+    assert got[9] == set()
+    assert await history_signals_many(r.redis, r.keys, [], SETTINGS, NOW) == []
 
 
 async def test_duplicate_body_across_threads(r: Hist) -> None:

@@ -27,13 +27,14 @@ from service.store import DecisionStore
 from workers import deadletter, reputation
 from workers.policy import AuthorPolicy, Verdict, decide
 from workers.rules import RuleHit, RulesCache
-from workers.scoring.explain import toxic_spans
-from workers.scoring.history import history_signals, remember_spam_domains
+from workers.scoring.history import history_signals_many, remember_spam_domains
 from workers.scoring.pipeline import ScoringPipeline
 from workers.scoring.spam import find_links
 from workers.scoring.types import CommentText, Scores, Signal
 
 log = get_logger("commentmod.worker")
+
+PolicyContext = tuple[dict[str, float], list[RuleHit], AuthorPolicy]  # decide()'s thresholds, hits, author
 
 
 @dataclass(frozen=True, slots=True)
@@ -56,6 +57,36 @@ def to_comment_text(record: CommentRecord) -> CommentText:
         site=record.site,
         honeypot=f.honeypot or "",
         form_elapsed_ms=f.form_elapsed_ms,
+    )
+
+
+def _decision(item: Work, scores: Scores, verdict: Verdict) -> Decision:
+    return Decision(
+        verdict=verdict.verdict,
+        scores=scores.values,
+        reasons=[r.to_json() for r in verdict.reasons],
+        signals=[{"code": s.code, "weight": round(s.weight, 3)} for s in scores.signals],
+        models=scores.models,
+        attempt=item.attempt,
+    )
+
+
+def _log_scored(item: Work, scores: Scores, verdict: Verdict, result: str, scoring_ms: float) -> None:
+    """The canonical line per comment."""
+    log.info(
+        "comment_scored",
+        comment_id=item.record.id,
+        request_id=item.job.request_id,
+        site=item.record.site,
+        verdict=verdict.verdict,
+        scores=scores.values,
+        reasons=[r.code for r in verdict.reasons],
+        signals=[s.code for s in scores.signals],
+        models=scores.models,
+        attempt=item.attempt,
+        scoring_ms=round(scoring_ms, 2),
+        latency_ms=round((time.time() - item.record.created_at) * 1000, 1),
+        stored=result,
     )
 
 
@@ -143,27 +174,21 @@ class Worker:
         return [(mid, fields) for _, entries in response or [] for mid, fields in entries]
 
     async def handle(self, messages: list[tuple[str, dict[str, str]]]) -> None:
-        """Process one batch of stream entries end to end."""
+        """Process one batch of stream entries end to end (a handful of Redis round trips in all)."""
         jobs = [StreamJob(f.get("id", ""), f.get("request_id", ""), mid) for mid, f in messages]
         work, done = await self._load(jobs)
+        texts = [to_comment_text(w.record) for w in work]
+        history, contexts = await asyncio.gather(self._history(texts), self._policy_context(work))
         started = time.perf_counter()
-        scored, failed = await self._score(work)
+        scored, failed = await self._score(work, texts, history)
         scoring_ms = (time.perf_counter() - started) * 1000
         self.metrics.batch.observe(len(messages))
         if work:
             self.metrics.scoring.observe(scoring_ms / 1000)
-        contexts = await self._policy_context([item for item, _ in scored])
-        per_item_ms = scoring_ms / max(len(work), 1)
-        verdicts = [
-            decide(scores, thresholds, hits, author)
-            for (_, scores), (hits, author, thresholds) in zip(scored, contexts, strict=True)
-        ]
+        context = {w.job.message_id: c for w, c in zip(work, contexts, strict=True)}
+        verdicts = [decide(scores, *context[item.job.message_id]) for item, scores in scored]
         verdicts = await self._explain([item for item, _ in scored], verdicts)
-        # The batch's decisions are stored concurrently (one fsync wait, not one per comment).
-        await asyncio.gather(*(
-            self._store(item, scores, verdict, per_item_ms)
-            for (item, scores), verdict in zip(scored, verdicts, strict=True)
-        ))  # fmt: skip
+        await self._store(scored, verdicts, scoring_ms / max(len(work), 1))
         done += [item.job for item, _ in scored]
         for item, error in failed:
             if item.attempt >= self.settings.max_deliveries:
@@ -196,14 +221,17 @@ class Worker:
                 work.append(Work(job, CommentRecord.from_hash(job.comment_id, data), attempt))
         return work, done
 
-    async def _score(self, work: list[Work]) -> tuple[list[tuple[Work, Scores]], list[tuple[Work, str]]]:
+    async def _history(self, texts: list[CommentText]) -> list[list[Signal]]:
+        """Record the batch in the spam history and read its signals back (one round trip)."""
+        if not texts:
+            return []
+        return await history_signals_many(self.redis, self.keys, texts, self.settings, time.time())
+
+    async def _score(
+        self, work: list[Work], texts: list[CommentText], history: list[list[Signal]]
+    ) -> tuple[list[tuple[Work, Scores]], list[tuple[Work, str]]]:
         if not work:
             return [], []
-        texts = [to_comment_text(w.record) for w in work]
-        now = time.time()
-        history = await asyncio.gather(
-            *(history_signals(self.redis, self.keys, t, self.settings, now) for t in texts)
-        )
         loop = asyncio.get_running_loop()
         try:
             scores = await loop.run_in_executor(self.executor, self.pipeline.score_batch, texts, history)
@@ -228,14 +256,14 @@ class Worker:
         return ok, failed
 
     async def _explain(self, items: list[Work], verdicts: list[Verdict]) -> list[Verdict]:
-        """Held for toxicity: add the character spans that drove the score (one extra model batch)."""
+        """Held for toxicity: add the character spans that drove the score (two small model batches)."""
         chosen = [i for i, v in enumerate(verdicts) if any(r.code == "toxicity" for r in v.reasons)]
         if not chosen:
             return verdicts
         bodies = [items[i].record.fields.body for i in chosen]
         loop = asyncio.get_running_loop()
         try:
-            spans = await loop.run_in_executor(self.executor, toxic_spans, self.pipeline.toxicity, bodies)
+            spans = await loop.run_in_executor(self.executor, self.pipeline.explain, bodies)
         except Exception as exc:  # an explanation is a nicety: never let it block a decision
             log.warning("explain_failed", error=type(exc).__name__, count=len(chosen))
             return verdicts
@@ -248,9 +276,7 @@ class Worker:
             out[i] = Verdict(out[i].verdict, reasons)
         return out
 
-    async def _policy_context(
-        self, items: list[Work]
-    ) -> list[tuple[list[RuleHit], AuthorPolicy, dict[str, float]]]:
+    async def _policy_context(self, items: list[Work]) -> list[PolicyContext]:
         """Site rules (read fresh each batch: changes apply at once) and author standing per comment."""
         if not items:
             return []
@@ -258,7 +284,7 @@ class Worker:
         raw_rules = dict(zip(sites, await self.redis.mget([self.keys.rules(s) for s in sites]), strict=True))
         authors = [(w.record.site, reputation.author_hash(w.record.fields.email)) for w in items]
         standings = await reputation.standings(self.redis, self.keys, authors)
-        out = []
+        out: list[PolicyContext] = []
         for item, standing in zip(items, standings, strict=True):
             compiled = self.rules.get(raw_rules[item.record.site])
             body = item.record.fields.body
@@ -269,44 +295,41 @@ class Worker:
                 banned_action=self.settings.banned_author_action,
                 always_hold=self.settings.trusted_hold_threshold,
             )
-            out.append((hits, author, {**self.settings.thresholds, **compiled.rules.thresholds}))
+            out.append(({**self.settings.thresholds, **compiled.rules.thresholds}, hits, author))
         return out
 
-    async def _store(self, item: Work, scores: Scores, verdict: Verdict, scoring_ms: float) -> None:
-        """Store the decision (a no-op if the comment was decided meanwhile) and log the canonical line."""
-        decision = Decision(
-            verdict=verdict.verdict,
-            scores=scores.values,
-            reasons=[r.to_json() for r in verdict.reasons],
-            signals=[{"code": s.code, "weight": round(s.weight, 3)} for s in scores.signals],
-            models=scores.models,
-            attempt=item.attempt,
+    async def _store(
+        self, scored: list[tuple[Work, Scores]], verdicts: list[Verdict], scoring_ms: float
+    ) -> None:
+        """Store the batch's decisions in one round trip (each a no-op if that comment was decided
+        meanwhile), then author counts and spam domains for the ones written, and the canonical lines."""
+        decisions = [_decision(item, scores, v) for (item, scores), v in zip(scored, verdicts, strict=True)]
+        results = await self.store.decide_many(
+            [
+                (item.record.id, item.record.created_at, d)
+                for (item, _), d in zip(scored, decisions, strict=True)
+            ]
         )
-        result = await self.store.decide(item.record.id, item.record.created_at, decision)
-        if result == "ok":
-            if verdict.verdict == "publish":
-                author = reputation.author_hash(item.record.fields.email)
-                await reputation.count_published(self.redis, self.keys, item.record.site, author)
+        written = [(item, v) for (item, _), v, r in zip(scored, verdicts, results, strict=True) if r == "ok"]
+        await self._count_published([item for item, v in written if v.verdict == "publish"])
+        for item, verdict in written:
             self.metrics.decisions.labels(verdict.verdict, self.metrics.model).inc()
             for reason in verdict.reasons:
                 self.metrics.reasons.labels(reason.code).inc()
             if any(r.code == "spam" for r in verdict.reasons):
                 await remember_spam_domains(self.redis, self.keys, to_comment_text(item.record))
-        log.info(
-            "comment_scored",
-            comment_id=item.record.id,
-            request_id=item.job.request_id,
-            site=item.record.site,
-            verdict=verdict.verdict,
-            scores=scores.values,
-            reasons=[r.code for r in verdict.reasons],
-            signals=[s.code for s in scores.signals],
-            models=scores.models,
-            attempt=item.attempt,
-            scoring_ms=round(scoring_ms, 2),
-            latency_ms=round((time.time() - item.record.created_at) * 1000, 1),
-            stored=result,
-        )
+        for (item, scores), verdict, result in zip(scored, verdicts, results, strict=True):
+            _log_scored(item, scores, verdict, result, scoring_ms)
+
+    async def _count_published(self, items: list[Work]) -> None:
+        """Published comments count towards their author's trust (one round trip)."""
+        if not items:
+            return
+        pipe = self.redis.pipeline(transaction=False)
+        for item in items:
+            author = reputation.author_hash(item.record.fields.email)
+            pipe.hincrby(self.keys.author(item.record.site, author), "approved", 1)
+        await pipe.execute()
 
     async def _ack(self, jobs: list[StreamJob]) -> None:
         if jobs:

@@ -1,6 +1,7 @@
 """Spam signals that need memory, kept in Redis by the worker.
 
-For one comment, :func:`history_signals` records it and reads back, in ONE pipeline round trip:
+For a batch of comments, :func:`history_signals_many` records each and reads back, in ONE pipeline
+round trip for the batch:
 
 - ``duplicate_body``: the same or nearly the same body (MinHash over word bigrams, 8 LSH bands of 4
   rows) from several authors or in several threads within ``settings.duplicate_window_s``;
@@ -131,37 +132,33 @@ def _text(value: Any) -> str:
     return value.decode() if isinstance(value, bytes) else str(value)
 
 
-class _Batch:
-    """Commands for one comment, queued on one pipeline; remembers where each answer will be."""
+# One comment's history writes and reads, server-side: the same commands as one by one, in one call.
+# KEYS: the rate keys (ARGV[1] of them), then the near-duplicate band keys.
+# ARGV: rate count, member, now, "(" .. (now - window), now - window, rate TTL,
+#       author field, thread field, stamp, band TTL.
+# Returns the rate counts, then each band's HGETALL (flat field/value lists).
+_RECORD = """
+local rates = tonumber(ARGV[1])
+local out = {}
+for i = 1, rates do
+  redis.call('ZADD', KEYS[i], 'NX', ARGV[3], ARGV[2])
+  redis.call('ZREMRANGEBYSCORE', KEYS[i], '-inf', ARGV[4])
+  out[#out + 1] = redis.call('ZCOUNT', KEYS[i], ARGV[5], '+inf')
+  redis.call('EXPIRE', KEYS[i], ARGV[6])
+end
+for i = rates + 1, #KEYS do
+  redis.call('HSET', KEYS[i], ARGV[7], ARGV[9], ARGV[8], ARGV[9])
+  out[#out + 1] = redis.call('HGETALL', KEYS[i])
+  redis.call('EXPIRE', KEYS[i], ARGV[10])
+end
+return out
+"""
 
-    def __init__(self, pipe: Any) -> None:
-        self.pipe = pipe
-        self.count = 0
 
-    def add(self, method: str, *args: Any, **kwargs: Any) -> int:
-        getattr(self.pipe, method)(*args, **kwargs)
-        self.count += 1
-        return self.count - 1
-
-
-def _queue_rate(b: _Batch, key: str, member: str, now: float, window: int) -> int:
-    b.add("zadd", key, {member: now}, nx=True)
-    b.add("zremrangebyscore", key, "-inf", f"({now - window}")
-    slot = b.add("zcount", key, now - window, "+inf")
-    b.add("expire", key, window + 60)
-    return slot
-
-
-def _queue_dup(b: _Batch, keys: Keys, c: CommentText, bands: list[str], now: float, window: int) -> list[int]:
-    stamp = f"{now:.3f}"
-    fields = {f"a:{_author(c)}": stamp, f"t:{private_hash('thread', f'{c.site}:{c.thread}')}": stamp}
-    slots = []
-    for band in bands:
-        key = keys.near_duplicate(band)
-        b.add("hset", key, mapping=fields)
-        slots.append(b.add("hgetall", key))
-        b.add("expire", key, window)
-    return slots
+def _pairs(flat: Any) -> dict[Any, Any]:
+    """A flat ``[field, value, ...]`` HGETALL reply (from a script) as a mapping."""
+    items = list(flat or [])
+    return dict(zip(items[0::2], items[1::2], strict=True))
 
 
 def _rate_signal(code: str, count: Any, limit: int, base: float, w: HistoryWeights) -> list[Signal]:
@@ -199,44 +196,105 @@ def _domain_signal(domains: Sequence[str], scores: Any, now: float, w: HistoryWe
     return [Signal("spam_domain", w.spam_domain, ",".join(seen[:3]))] if seen else []
 
 
+@dataclass
+class _Queued:
+    """What was recorded for one comment, to read its reply."""
+
+    rates: list[tuple[str, float]]  # (signal code, base weight) per rate key, in order
+    bands: list[str] | None
+    domains: list[str]
+
+
+async def _queue_comment(
+    pipe: Any, script: Any, keys: Keys, c: CommentText, settings: Any, now: float, w: HistoryWeights
+) -> _Queued:
+    """Queue one script call (rates and near-duplicate bands) and, with links, one ZMSCORE."""
+    window, dup_window = int(settings.spam_rate_window_s), int(settings.duplicate_window_s)
+    bands, domains = minhash_bands(c.body), link_domains(c)
+    rates: list[tuple[str, float]] = []
+    rate_keys: list[str] = []
+    if c.email.strip():
+        rate_keys.append(keys.rate_email(private_hash("email", c.email.strip().lower())))
+        rates.append(("rate_email", w.rate_email))
+    if c.ip.strip():
+        rate_keys.append(keys.rate_ip(private_hash("ip", ip_key(c.ip))))
+        rates.append(("rate_ip", w.rate_ip))
+    band_keys = [keys.near_duplicate(band) for band in bands or []]
+    author, thread = f"a:{_author(c)}", f"t:{private_hash('thread', f'{c.site}:{c.thread}')}"
+    args = [len(rate_keys), c.id, repr(now), f"({now - window}", repr(now - window), window + 60]
+    args += [author, thread, f"{now:.3f}", dup_window]
+    await script(keys=rate_keys + band_keys, args=args, client=pipe)
+    if domains:
+        pipe.zmscore(keys.spam_domains, domains)
+    return _Queued(rates, bands, domains)
+
+
+def _read_comment(
+    q: _Queued, replies: list[Any], settings: Any, now: float, w: HistoryWeights
+) -> tuple[list[Signal], set[tuple[int, str]]]:
+    """The signals that fire for one comment (``replies``: its script reply, then its ZMSCORE reply
+    if it has links), and its stale near-duplicate fields."""
+    recorded = list(replies[0] or [])
+    out: list[Signal] = []
+    for (code, base), count in zip(q.rates, recorded, strict=False):
+        out += _rate_signal(code, count, int(settings.spam_rate_limit), base, w)
+    stale: set[tuple[int, str]] = set()
+    if q.bands:
+        hashes = [_pairs(flat) for flat in recorded[len(q.rates) :]]
+        near, stale = _dup_matches(hashes, now, int(settings.duplicate_window_s))
+        out += _dup_signal(near, w)
+    if q.domains:
+        out += _domain_signal(q.domains, replies[1], now, w)
+    return out, stale
+
+
+async def history_signals_many(
+    redis: Any,
+    keys: Keys,
+    comments: Sequence[CommentText],
+    settings: Any,
+    now: float,
+    weights: HistoryWeights = WEIGHTS,
+) -> list[list[Signal]]:
+    """Record each comment, in order, and return the history signals that fire for each: one pipeline
+    round trip for the whole batch (a comment sees the ones before it, as if recorded one by one)."""
+    if not comments:
+        return []
+    script = redis.register_script(_RECORD)
+    async with redis.pipeline(transaction=False) as pipe:
+        queued = []
+        for c in comments:
+            queued.append(await _queue_comment(pipe, script, keys, c, settings, now, weights))
+        results = await pipe.execute()
+    out: list[list[Signal]] = []
+    stale: list[tuple[list[str], set[tuple[int, str]]]] = []
+    at = 0
+    for q in queued:
+        size = 2 if q.domains else 1
+        signals, old = _read_comment(q, results[at : at + size], settings, now, weights)
+        at += size
+        out.append(signals)
+        if q.bands and old:
+            stale.append((q.bands, old))
+    await _drop_stale(redis, keys, stale)
+    return out
+
+
 async def history_signals(
     redis: Any, keys: Keys, c: CommentText, settings: Any, now: float, weights: HistoryWeights = WEIGHTS
 ) -> list[Signal]:
     """Record ``c`` and return the history signals that fire for it (one pipeline round trip)."""
-    window, limit = int(settings.spam_rate_window_s), int(settings.spam_rate_limit)
-    dup_window = int(settings.duplicate_window_s)
-    bands, domains = minhash_bands(c.body), link_domains(c)
-    rates: list[tuple[str, int, float]] = []
-    async with redis.pipeline(transaction=False) as pipe:
-        b = _Batch(pipe)
-        if c.email.strip():
-            key = keys.rate_email(private_hash("email", c.email.strip().lower()))
-            rates.append(("rate_email", _queue_rate(b, key, c.id, now, window), weights.rate_email))
-        if c.ip.strip():
-            key = keys.rate_ip(private_hash("ip", ip_key(c.ip)))
-            rates.append(("rate_ip", _queue_rate(b, key, c.id, now, window), weights.rate_ip))
-        dup_slots = _queue_dup(b, keys, c, bands, now, dup_window) if bands else []
-        domain_slot = b.add("zmscore", keys.spam_domains, domains) if domains else None
-        results = await pipe.execute() if b.count else []
-    out: list[Signal] = []
-    for code, slot, base in rates:
-        out += _rate_signal(code, results[slot], limit, base, weights)
-    if bands:
-        near, stale = _dup_matches([results[s] for s in dup_slots], now, dup_window)
-        out += _dup_signal(near, weights)
-        await _drop_stale(redis, keys, bands, stale)
-    if domain_slot is not None:
-        out += _domain_signal(domains, results[domain_slot], now, weights)
-    return out
+    return (await history_signals_many(redis, keys, [c], settings, now, weights))[0]
 
 
-async def _drop_stale(redis: Any, keys: Keys, bands: list[str], stale: set[tuple[int, str]]) -> None:
+async def _drop_stale(redis: Any, keys: Keys, stale: list[tuple[list[str], set[tuple[int, str]]]]) -> None:
     """Delete fields older than the window from active buckets (only when there are some)."""
     if not stale:
         return
     async with redis.pipeline(transaction=False) as pipe:
-        for slot, field in sorted(stale):
-            pipe.hdel(keys.near_duplicate(bands[slot]), field)
+        for bands, fields in stale:
+            for slot, field in sorted(fields):
+                pipe.hdel(keys.near_duplicate(bands[slot]), field)
         await pipe.execute()
 
 
