@@ -107,6 +107,42 @@ async def test_each_decision_is_posted_signed_and_retried_until_accepted(
     assert [a.get("status") for a in attempts] == [503, 503, 204]
 
 
+async def test_events_with_nothing_to_send_are_finished_without_a_request(
+    client: Any, settings: Settings, receiver: Receiver
+) -> None:
+    """No webhook for the site: the sender acknowledges and drops the events in bulk, sends nothing."""
+    ids = []
+    for i in range(20):
+        posted = await client.post(
+            "/v1/comments",
+            json={"name": "A", "email": f"a{i}@example.org", "body": "hi"},
+            headers=site_headers(),
+        )
+        ids.append((await posted.json())["id"])
+    for cid in ids:
+        assert await _decide(settings, cid, "publish") == "ok"
+    keys = Keys(settings.stream_prefix)
+    redis = aioredis.Redis.from_url(settings.redis_url or "", decode_responses=True)
+    assert await redis.xlen(keys.webhook_stream) == 20
+
+    async def drained() -> bool:
+        return int(await redis.xlen(keys.webhook_stream)) == 0
+
+    done = asyncio.Event()
+
+    async def watch() -> None:
+        while not await drained():
+            await asyncio.sleep(0.05)
+        done.set()
+
+    watcher = asyncio.create_task(watch())
+    await _run_sender(settings, done.is_set)
+    await asyncio.wait_for(watcher, 5)
+    assert (await redis.xpending(keys.webhook_stream, keys.webhook_group))["pending"] == 0
+    await redis.aclose()
+    assert receiver.calls == []
+
+
 async def test_moderator_decisions_are_posted_too(
     client: Any, settings: Settings, receiver: Receiver
 ) -> None:

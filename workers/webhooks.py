@@ -104,7 +104,7 @@ class WebhookSender:
     async def _spawn(
         self, session: aiohttp.ClientSession, stop: asyncio.Event, entries: list[tuple[str, dict[str, str]]]
     ) -> None:
-        for mid, fields in entries:
+        for mid, fields in await self._finish_untargeted(entries):
             await self._slots.acquire()
             comment_id = fields.get("id", "")
             before = self._last.get(comment_id)
@@ -138,8 +138,41 @@ class WebhookSender:
         finally:
             self._slots.release()
 
+    async def _finish_untargeted(
+        self, entries: list[tuple[str, dict[str, str]]]
+    ) -> list[tuple[str, dict[str, str]]]:
+        """Finish, in two round trips for the lot, the events with nothing to send (the comment is gone or
+        its site has no webhook: what ``deliver`` would find one by one); return the others. Events of a
+        comment with a delivery in flight wait their turn as usual."""
+        free = [(mid, f) for mid, f in entries if f.get("id", "") not in self._last]
+        if not free:
+            return entries
+        pipe = self.redis.pipeline(transaction=False)
+        for _, fields in free:
+            pipe.hget(self.keys.comment(fields.get("id", "")), "site")
+        sites = await pipe.execute()
+        targets = await self._targets({site for site in sites if site})
+        finished = [mid for (mid, _), site in zip(free, sites, strict=True) if not site or not targets[site]]
+        if finished:
+            pipe = self.redis.pipeline(transaction=True)
+            pipe.xack(self.keys.webhook_stream, self.keys.webhook_group, *finished)
+            pipe.xdel(self.keys.webhook_stream, *finished)
+            await pipe.execute()
+        done = set(finished)
+        return [(mid, f) for mid, f in entries if mid not in done]
+
+    async def _targets(self, sites: set[str]) -> dict[str, tuple[str, str] | None]:
+        ordered = sorted(sites)
+        pipe = self.redis.pipeline(transaction=False)
+        for site in ordered:
+            pipe.hmget(self.keys.webhook(site), "url", "secret")
+        rows = await pipe.execute() if ordered else []
+        return {site: self._target_of(site, row) for site, row in zip(ordered, rows, strict=True)}
+
     async def _target(self, site: str) -> tuple[str, str] | None:
-        row = await self.redis.hmget(self.keys.webhook(site), "url", "secret")
+        return self._target_of(site, await self.redis.hmget(self.keys.webhook(site), "url", "secret"))
+
+    def _target_of(self, site: str, row: list[str | None]) -> tuple[str, str] | None:
         if row[0]:
             return row[0], row[1] or ""
         url = self.settings.webhooks.get(site)
