@@ -11,6 +11,7 @@ import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 
 from aiohttp import web
+from aiohttp.typedefs import Middleware
 from redis.asyncio import Redis
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
@@ -84,55 +85,61 @@ async def _redis_ctx(app: web.Application) -> AsyncIterator[None]:
     await redis.aclose()
 
 
-@web.middleware
-async def request_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
-    """Bind a request id, turn every failure into a JSON error, write one canonical log line.
+def request_middleware(metrics: ApiMetrics, draining: asyncio.Event) -> Middleware:
+    """The one middleware: bind a request id, turn every failure into a JSON error, count the request
+    and write one canonical log line. What it needs is bound here once, not looked up per request."""
+    access = log.bind()  # the configured logger itself: no lazy proxy lookups per request
+    log_requests = access.is_enabled_for(logging.INFO)  # at warning the line's fields are never built
 
-    Only ``request_id`` is ever bound to structlog's context, and every request binds it first, so it
-    is overwritten, not cleared (clearing copies the whole context: the costliest step here)."""
-    request_id = _request_id(request.headers.get("X-Request-Id"))
-    bind_contextvars(request_id=request_id)
-    request[REQUEST_ID] = request_id
-    started = time.perf_counter()
-    status = 500
-    try:
+    @web.middleware
+    async def middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+        # Only ``request_id`` is ever bound to structlog's context and every request binds it first,
+        # so it is overwritten rather than cleared (clearing copies the whole context).
+        request_id = _request_id(request.headers.get("X-Request-Id"))
+        bind_contextvars(request_id=request_id)
+        request[REQUEST_ID] = request_id
+        started = time.perf_counter()
+        status = 500
         try:
-            response = await handler(request)
-        except web.HTTPException as exc:  # JSON errors (ApiError) and redirects travel as exceptions
-            if exc.status < 400 or exc.content_type == "application/json":
-                status = exc.status
-                exc.headers["X-Request-Id"] = request_id
-                raise
-            response = json_error(exc.status, _http_error_code(exc.status), exc.reason)
-        except (QueueUnavailable, RedisConnectionError, RedisTimeoutError) as exc:
-            log.warning("redis_unavailable", error=type(exc).__name__)
-            response = json_error(503, "unavailable", "storage is unavailable, retry later", retry_after=2)
-        except Exception:
-            log.exception("unhandled_error")
-            response = json_error(500, "internal_error", "unexpected error")
-        status = response.status
-        response.headers["X-Request-Id"] = request_id
-        if request.app[DRAINING].is_set():
-            response.headers["Connection"] = "close"
-        return response
-    finally:
-        _finish(request, status, time.perf_counter() - started)
+            try:
+                response = await handler(request)
+            except web.HTTPException as exc:  # JSON errors (ApiError) and redirects travel as exceptions
+                if exc.status < 400 or exc.content_type == "application/json":
+                    status = exc.status
+                    exc.headers["X-Request-Id"] = request_id
+                    raise
+                response = json_error(exc.status, _http_error_code(exc.status), exc.reason)
+            except Exception as exc:
+                response = _error_response(exc)
+            status = response.status
+            response.headers["X-Request-Id"] = request_id
+            if draining.is_set():
+                response.headers["Connection"] = "close"
+            return response
+        finally:
+            elapsed = time.perf_counter() - started
+            resource = request.match_info.route.resource
+            route = resource.canonical if resource else "unmatched"
+            metrics.observe_request(route, request.method, status, elapsed)
+            if log_requests:
+                access.info(
+                    "http_request",
+                    method=request.method,
+                    path=route,
+                    status=status,
+                    duration_ms=round(elapsed * 1000, 2),
+                    comment_id=request.get(COMMENT_ID),
+                )
+
+    return middleware
 
 
-def _finish(request: web.Request, status: int, elapsed: float) -> None:
-    """Count the request and write its canonical log line (its fields are built only at info)."""
-    resource = request.match_info.route.resource
-    route = resource.canonical if resource else "unmatched"
-    request.app[METRICS].observe_request(route, request.method, status, elapsed)
-    if log.is_enabled_for(logging.INFO):
-        log.info(
-            "http_request",
-            method=request.method,
-            path=route,
-            status=status,
-            duration_ms=round(elapsed * 1000, 2),
-            comment_id=request.get(COMMENT_ID),
-        )
+def _error_response(exc: Exception) -> web.Response:
+    if isinstance(exc, QueueUnavailable | RedisConnectionError | RedisTimeoutError):
+        log.warning("redis_unavailable", error=type(exc).__name__)
+        return json_error(503, "unavailable", "storage is unavailable, retry later", retry_after=2)
+    log.exception("unhandled_error", exc_info=exc)
+    return json_error(500, "internal_error", "unexpected error")
 
 
 def _http_error_code(status: int) -> str:
@@ -188,12 +195,15 @@ async def metrics(request: web.Request) -> web.Response:
 
 def create_app(settings: Settings) -> web.Application:
     """Build the application; opening Redis happens later, in cleanup_ctx."""
-    app = web.Application(middlewares=[request_middleware], client_max_size=settings.max_body_bytes)
+    app_metrics, draining = ApiMetrics(), asyncio.Event()
+    app = web.Application(
+        middlewares=[request_middleware(app_metrics, draining)], client_max_size=settings.max_body_bytes
+    )
     app[SETTINGS] = settings
     app[KEYS] = Keys(settings.stream_prefix)
     app[KEYRING] = KeyRing(settings.api_keys, settings.moderator_keys)
-    app[METRICS] = ApiMetrics()
-    app[DRAINING] = asyncio.Event()
+    app[METRICS] = app_metrics
+    app[DRAINING] = draining
     app.cleanup_ctx.append(_redis_ctx)
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/readyz", readyz)

@@ -32,7 +32,8 @@ _OPTIONAL_LIMITS: dict[str, int] = {
     "client_ref": 256,
     "honeypot": 1024,
 }
-KNOWN_FIELDS = frozenset({"name", "email", "body", "form_elapsed_ms", *_OPTIONAL_LIMITS})
+_REQUIRED = ("name", "email", "body")
+KNOWN_FIELDS = frozenset({*_REQUIRED, "form_elapsed_ms", *_OPTIONAL_LIMITS})
 
 # Field names of a WordPress-style comment form, accepted when a site forwards its form as it came.
 FORM_ALIASES: dict[str, str] = {
@@ -188,28 +189,32 @@ def _validate_elapsed(value: Any) -> tuple[int | None, str | None]:
 
 def validate_comment(payload: Mapping[str, Any]) -> CommentFields | dict[str, str]:
     """Check every field; return the clean comment, or every problem keyed by field name."""
-    errors: dict[str, str] = {f: "unknown field" for f in payload if f not in KNOWN_FIELDS}
-    clean: dict[str, Any] = {}
-    for field, check in (("name", _validate_name), ("email", _validate_email), ("body", _validate_body)):
-        value, problem = check(payload.get(field, ""))
-        if problem:
-            errors[field] = problem
-        clean[field] = value
-    for field in _OPTIONAL_LIMITS:
-        if payload.get(field) is None:
-            continue
-        value, problem = _validate_optional(field, payload[field])
-        if problem:
-            errors[field] = problem
-        clean[field] = value
-    if payload.get("form_elapsed_ms") is not None:
-        elapsed, problem = _validate_elapsed(payload["form_elapsed_ms"])
-        if problem:
-            errors["form_elapsed_ms"] = problem
-        clean["form_elapsed_ms"] = elapsed
+    unknown = payload.keys() - KNOWN_FIELDS
+    errors: dict[str, str] = {f: "unknown field" for f in payload if f in unknown} if unknown else {}
+    name, problem = _validate_name(payload.get("name", ""))
+    if problem:
+        errors["name"] = problem
+    email, problem = _validate_email(payload.get("email", ""))
+    if problem:
+        errors["email"] = problem
+    body, problem = _validate_body(payload.get("body", ""))
+    if problem:
+        errors["body"] = problem
+    optional: dict[str, Any] = {}
+    if len(payload) > len(_REQUIRED) or unknown:  # the optional fields, in their documented order
+        for field in _OPTIONAL_LIMITS:
+            if payload.get(field) is None:
+                continue
+            optional[field], problem = _validate_optional(field, payload[field])
+            if problem:
+                errors[field] = problem
+        if payload.get("form_elapsed_ms") is not None:
+            optional["form_elapsed_ms"], problem = _validate_elapsed(payload["form_elapsed_ms"])
+            if problem:
+                errors["form_elapsed_ms"] = problem
     if errors:
         return errors
-    return CommentFields(**clean)
+    return CommentFields(name, email, body, **optional)  # type: ignore[arg-type]  # set when no errors
 
 
 def form_to_payload(pairs: list[tuple[str, str]]) -> tuple[dict[str, Any], dict[str, str]]:
