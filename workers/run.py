@@ -7,6 +7,7 @@ import gc
 import os
 import signal
 import socket
+import time
 from concurrent.futures import ThreadPoolExecutor
 
 from aiohttp import web
@@ -88,7 +89,10 @@ def run_worker(settings: Settings) -> int:
         import torch
 
         torch.set_num_threads(settings.torch_threads)
+    started = time.perf_counter()
     pipeline = ScoringPipeline.from_settings(settings)  # blocking model load, before the loop starts
+    pipeline.warm_up()  # before joining the group: the first batch is scored at full speed
+    log.info("models_loaded", models=pipeline.models, ms=round((time.perf_counter() - started) * 1000))
     # Keep the ~400k objects of the libraries and the model out of every later collection: a full one
     # took ~0.3 s mid-run, holding the GIL the scoring thread needs.
     gc.freeze()

@@ -46,6 +46,13 @@ class ScoringPipeline:
             out.append(Scores(values=values, signals=tuple(signals), models=models))
         return out
 
+    def warm_up(self) -> None:
+        """Run both models once on a short and a multi-window text, so the first real batch does not
+        pay for first-call set-up (kernel selection, tokenizer caches, int8 packing)."""
+        texts = ["Thanks for the article.", " ".join(["a long comment about the city budget"] * 60)]
+        self.toxicity.score(texts)
+        self.spam.text_scores(texts)
+
     def explain(self, bodies: Sequence[str]) -> list[list[list[int]]]:
         """Toxic spans per body (character offsets), for comments held for toxicity."""
         return toxic_spans(self.toxicity, bodies, words=self.words)
