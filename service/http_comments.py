@@ -38,24 +38,27 @@ _BODY_TYPES = _JSON_TYPES | _FORM_TYPES
 _JSON_UTF8 = "application/json; charset=utf-8"  # what web.json_response sends
 
 
-def _json_loads(text: str) -> Any:
-    """orjson, and the standard library for what orjson refuses (NaN, 1e999, lone surrogates), so the
-    outcome is the same. (orjson reads integers beyond 64 bits as floats: no field accepts either.)"""
+def _json_loads(raw: bytes) -> Any:
+    """orjson straight from the bytes (it checks the UTF-8 itself); for what it refuses (NaN, 1e999,
+    escaped lone surrogates, invalid UTF-8) the standard library on the decoded text, so the outcome
+    is the same: 400 ``invalid_encoding`` or ``invalid_json``, or the value. (orjson reads integers
+    beyond 64 bits as floats: no field accepts either.)"""
     try:
-        return orjson.loads(text)
+        return orjson.loads(raw)
     except orjson.JSONDecodeError:
-        return json.loads(text)
+        return json.loads(decode_text(raw))
 
 
-def _parse_payload(content_type: str, text: str) -> dict[str, Any]:
+def _parse_payload(content_type: str, raw: bytes) -> dict[str, Any]:
     if content_type in _JSON_TYPES:
         try:
-            payload = _json_loads(text)
+            payload = _json_loads(raw)
         except (ValueError, RecursionError) as exc:
             raise ApiError(400, "invalid_json", "the body is not valid JSON") from exc
         if not isinstance(payload, dict):
             raise ApiError(400, "invalid_json", "the body must be a JSON object")
         return payload
+    text = decode_text(raw)
     try:
         pairs = parse_qsl(text, keep_blank_values=True, strict_parsing=False, max_num_fields=100)
     except ValueError as exc:
@@ -71,7 +74,7 @@ async def _read_comment(request: web.Request) -> CommentFields:
     if content_type not in _BODY_TYPES:
         raise ApiError(415, "unsupported_media_type", "send application/json or a url-encoded form")
     raw = await read_body(request, request.app[SETTINGS].max_body_bytes)
-    payload = _parse_payload(content_type, decode_text(raw))
+    payload = _parse_payload(content_type, raw)
     result = validate_comment(payload)
     if isinstance(result, dict):
         raise ApiError(422, "validation_failed", "some fields are invalid", fields=result)
@@ -99,13 +102,14 @@ async def post_comment(request: web.Request) -> web.Response:
     site = require(request, "site").name
     fields = await _read_comment(request)
     idem = _idempotency_key(request)
-    fields_json = fields.to_json()
     # The payload hash only tells a replayed Idempotency-Key's payload from another one.
-    payload_hash = hashlib.sha256(fields_json.encode()).hexdigest() if idem else ""
+    payload_hash = hashlib.sha256(fields.to_json().encode()).hexdigest() if idem else ""
     now = time.time()
     comment_id = new_comment_id(now)
     result = await request.app[ENQUEUER].enqueue(
-        EnqueueRequest(comment_id, site, fields, now, request[REQUEST_ID], idem, payload_hash, fields_json)
+        EnqueueRequest(
+            comment_id, site, fields, now, request[REQUEST_ID], idem, payload_hash, fields.stored_json()
+        )
     )
     if result.retry_after:
         raise ApiError(429, "rate_limited", "too many comments, retry later", retry_after=result.retry_after)

@@ -89,7 +89,7 @@ class EnqueueRequest:
     request_id: str
     idempotency_key: str | None = None  # already hashed
     payload_hash: str = ""  # needed with an idempotency key only
-    fields_json: str = ""  # fields.to_json(), computed once by the caller
+    comment_json: bytes = b""  # fields.stored_json(), computed once by the caller
 
 
 @dataclass(frozen=True, slots=True)
@@ -190,7 +190,7 @@ class Enqueuer:
 
     async def enqueue(self, request: EnqueueRequest) -> EnqueueResult:
         """Write one comment durably; raises ``QueueUnavailable`` if Redis does not answer in time."""
-        size = len(request.fields_json) + 512
+        size = len(request.comment_json) + 512
         pending = self._pending
         if len(pending) >= MAX_BACKLOG or self._pending_bytes + size > MAX_BACKLOG_BYTES:
             raise QueueUnavailable("intake backlog full")  # bounded memory while Redis is away
@@ -251,15 +251,15 @@ class Enqueuer:
             return results
         raise AssertionError("unreachable")
 
-    def _script_call(self, requests: list[EnqueueRequest]) -> tuple[list[str], list[str | int]]:
+    def _script_call(self, requests: list[EnqueueRequest]) -> tuple[list[str], list[str | int | bytes]]:
         keys: list[str] = [self._keys.stream]
         specs: list[list[Any]] = []
-        comments: list[str] = []
+        comments: list[bytes] = []
         for req in requests:
             specs.append(self._spec(req, keys))
-            comments.append(req.fields_json or req.fields.to_json())
+            comments.append(req.comment_json or req.fields.stored_json())
         limits = self._limits
-        args: list[str | int] = [IDEMPOTENCY_TTL_S, limits.client, limits.window_s, json.dumps(specs)]
+        args: list[str | int | bytes] = [IDEMPOTENCY_TTL_S, limits.client, limits.window_s, json.dumps(specs)]
         return keys, args + comments
 
     def _spec(self, req: EnqueueRequest, keys: list[str]) -> list[Any]:

@@ -70,6 +70,12 @@ _VISIBLE = re.compile(r"[^\s" + "".join(sorted(_BIDI_AND_INVISIBLE)) + "]")
 # Dotted-quad IPv4 exactly as ``ipaddress`` accepts it (ASCII digits, 0-255, no leading zeros): a fast path.
 _OCTET = r"(?:25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])"
 _IPV4 = re.compile(rf"(?:{_OCTET}\.){{3}}{_OCTET}")
+# Fast paths for the common case. ``str.isprintable()`` is False for every control (Cc), bidi or
+# invisible formatting (Cf) and lone surrogate (Cs) character and for every whitespace but the space:
+# a printable value passes the control and encoding checks, and a printable value that is not all
+# spaces has a visible character. Any other value takes the step-by-step checks (``_checked_*``),
+# which name the first problem; tests/test_validation_fast_paths.py holds both to the same answers.
+_ASCII_CONTROL_BUT_NEWLINES = bytes([*range(0x09), 0x0B, 0x0C, *range(0x0E, 0x20), 0x7F])
 
 
 def _has_control(value: str) -> bool:
@@ -86,6 +92,12 @@ def _check_string(value: Any) -> str | None:
 
 
 def _validate_name(value: Any) -> tuple[str | None, str | None]:
+    if type(value) is str and 0 < len(name := value.strip()) <= NAME_MAX and name.isprintable():
+        return name, None
+    return _checked_name(value)
+
+
+def _checked_name(value: Any) -> tuple[str | None, str | None]:
     problem = _check_string(value)
     if problem:
         return None, problem
@@ -100,6 +112,12 @@ def _validate_name(value: Any) -> tuple[str | None, str | None]:
 
 
 def _validate_email(value: Any) -> tuple[str | None, str | None]:
+    if type(value) is str and value.isascii() and 0 < len(email := value.strip()) <= EMAIL_MAX:
+        return _check_email_syntax(email)
+    return _checked_email(value)
+
+
+def _checked_email(value: Any) -> tuple[str | None, str | None]:
     problem = _check_string(value)
     if problem:
         return None, problem
@@ -122,6 +140,16 @@ def _check_email_syntax(email: str) -> tuple[str | None, str | None]:
 
 
 def _validate_body(value: Any) -> tuple[str | None, str | None]:
+    if type(value) is str and 0 < len(value) <= BODY_MAX and not value.isspace():
+        if value.isascii():  # visible (not all whitespace); tab and newlines allowed
+            if len(value.encode().translate(None, _ASCII_CONTROL_BUT_NEWLINES)) == len(value):
+                return value, None
+        elif value.isprintable():
+            return value, None
+    return _checked_body(value)
+
+
+def _checked_body(value: Any) -> tuple[str | None, str | None]:
     problem = _check_string(value)
     if problem:
         return None, problem
@@ -137,6 +165,12 @@ def _validate_body(value: Any) -> tuple[str | None, str | None]:
 
 
 def _validate_optional(field: str, value: Any) -> tuple[str | None, str | None]:
+    if type(value) is str and len(text := value.strip()) <= _OPTIONAL_LIMITS[field] and text.isprintable():
+        return (text or None), _FIELD_CHECKS.get(field, _no_check)(text)
+    return _checked_optional(field, value)
+
+
+def _checked_optional(field: str, value: Any) -> tuple[str | None, str | None]:
     problem = _check_string(value)
     if problem:
         return None, problem
@@ -187,34 +221,35 @@ def _validate_elapsed(value: Any) -> tuple[int | None, str | None]:
     return value, None
 
 
+_CHECKS: dict[str, Callable[[Any], tuple[Any, str | None]]] = {
+    "name": _validate_name,
+    "email": _validate_email,
+    "body": _validate_body,
+    **{field: functools.partial(_validate_optional, field) for field in _OPTIONAL_LIMITS},
+    "form_elapsed_ms": _validate_elapsed,
+}
+_ORDER = tuple(_CHECKS)
+
+
 def validate_comment(payload: Mapping[str, Any]) -> CommentFields | dict[str, str]:
     """Check every field; return the clean comment, or every problem keyed by field name."""
-    unknown = payload.keys() - KNOWN_FIELDS
-    errors: dict[str, str] = {f: "unknown field" for f in payload if f in unknown} if unknown else {}
-    name, problem = _validate_name(payload.get("name", ""))
-    if problem:
-        errors["name"] = problem
-    email, problem = _validate_email(payload.get("email", ""))
-    if problem:
-        errors["email"] = problem
-    body, problem = _validate_body(payload.get("body", ""))
-    if problem:
-        errors["body"] = problem
-    optional: dict[str, Any] = {}
-    if len(payload) > len(_REQUIRED) or unknown:  # the optional fields, in their documented order
-        for field in _OPTIONAL_LIMITS:
-            if payload.get(field) is None:
-                continue
-            optional[field], problem = _validate_optional(field, payload[field])
+    clean: dict[str, Any] = {}
+    errors: dict[str, str] = {}
+    for field, value in payload.items():
+        check = _CHECKS.get(field)
+        if check is None:
+            errors[field] = "unknown field"
+        elif value is not None or field in _REQUIRED:  # an optional field sent as null is left out
+            clean[field], problem = check(value)
             if problem:
                 errors[field] = problem
-        if payload.get("form_elapsed_ms") is not None:
-            optional["form_elapsed_ms"], problem = _validate_elapsed(payload["form_elapsed_ms"])
-            if problem:
-                errors["form_elapsed_ms"] = problem
-    if errors:
-        return errors
-    return CommentFields(name, email, body, **optional)  # type: ignore[arg-type]  # set when no errors
+    for field in _REQUIRED:
+        if field not in clean:
+            errors[field] = "required"
+    if errors:  # unknown fields first, as sent, then the known ones in their documented order
+        known = [f for f in _ORDER if f in errors]
+        return {f: errors[f] for f in errors if f not in KNOWN_FIELDS} | {f: errors[f] for f in known}
+    return CommentFields(**clean)
 
 
 def form_to_payload(pairs: list[tuple[str, str]]) -> tuple[dict[str, Any], dict[str, str]]:
