@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import os
 import re
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -23,6 +22,7 @@ from service.httputil import (
     COMMENT_ID,
     DRAINING,
     ENQUEUER,
+    IDS,
     KEYRING,
     KEYS,
     METRICS,
@@ -36,6 +36,7 @@ from service.httputil import (
 from service.keys import Keys
 from service.logs import get_logger
 from service.metrics import CONTENT_TYPE, ApiMetrics
+from service.models import RandomHex
 from service.queue import Enqueuer, QueueUnavailable, RateLimits
 from service.settings import Settings
 from service.store import DecisionStore
@@ -85,7 +86,7 @@ async def _redis_ctx(app: web.Application) -> AsyncIterator[None]:
     await redis.aclose()
 
 
-def request_middleware(metrics: ApiMetrics, draining: asyncio.Event) -> Middleware:
+def request_middleware(metrics: ApiMetrics, draining: asyncio.Event, ids: RandomHex) -> Middleware:
     """The one middleware: bind a request id, turn every failure into a JSON error, count the request
     and write one canonical log line. What it needs is bound here once, not looked up per request."""
     access = log.bind()  # the configured logger itself: no lazy proxy lookups per request
@@ -95,7 +96,7 @@ def request_middleware(metrics: ApiMetrics, draining: asyncio.Event) -> Middlewa
     async def middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
         # Only ``request_id`` is ever bound to structlog's context and every request binds it first,
         # so it is overwritten rather than cleared (clearing copies the whole context).
-        request_id = _request_id(request.headers.get("X-Request-Id"))
+        request_id = _request_id(request.headers.get("X-Request-Id"), ids)
         bind_contextvars(request_id=request_id)
         request[REQUEST_ID] = request_id
         started = time.perf_counter()
@@ -158,12 +159,12 @@ def _http_error_code(status: int) -> str:
 _REQUEST_ID = re.compile(r"[A-Za-z0-9._:\-]{1,64}")
 
 
-def _request_id(sent: str | None) -> str:
+def _request_id(sent: str | None, ids: RandomHex) -> str:
     """The caller's ``X-Request-Id`` when it is 1-64 plain ASCII id characters, else a new one (a header
     of undecodable bytes or control characters must never reach the logs or a batched Redis write)."""
     if sent and _REQUEST_ID.fullmatch(sent[:64]):
         return sent[:64]
-    return os.urandom(8).hex()
+    return ids.take16()
 
 
 async def healthz(_: web.Request) -> web.Response:
@@ -195,10 +196,11 @@ async def metrics(request: web.Request) -> web.Response:
 
 def create_app(settings: Settings) -> web.Application:
     """Build the application; opening Redis happens later, in cleanup_ctx."""
-    app_metrics, draining = ApiMetrics(), asyncio.Event()
+    app_metrics, draining, ids = ApiMetrics(), asyncio.Event(), RandomHex()
     app = web.Application(
-        middlewares=[request_middleware(app_metrics, draining)], client_max_size=settings.max_body_bytes
+        middlewares=[request_middleware(app_metrics, draining, ids)], client_max_size=settings.max_body_bytes
     )
+    app[IDS] = ids
     app[SETTINGS] = settings
     app[KEYS] = Keys(settings.stream_prefix)
     app[KEYRING] = KeyRing(settings.api_keys, settings.moderator_keys)

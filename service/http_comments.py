@@ -17,6 +17,7 @@ from aiohttp import web
 from service.httputil import (
     COMMENT_ID,
     ENQUEUER,
+    IDS,
     METRICS,
     REQUEST_ID,
     SETTINGS,
@@ -105,7 +106,7 @@ async def post_comment(request: web.Request) -> web.Response:
     # The payload hash only tells a replayed Idempotency-Key's payload from another one.
     payload_hash = hashlib.sha256(fields.to_json().encode()).hexdigest() if idem else ""
     now = time.time()
-    comment_id = new_comment_id(now)
+    comment_id = new_comment_id(now, request.app[IDS].take16())
     result = await request.app[ENQUEUER].enqueue(
         EnqueueRequest(
             comment_id, site, fields, now, request[REQUEST_ID], idem, payload_hash, fields.stored_json()

@@ -12,6 +12,7 @@ from redis.asyncio import Redis
 from service.auth import KeyRing, Principal
 from service.keys import Keys
 from service.metrics import ApiMetrics
+from service.models import RandomHex
 from service.queue import Enqueuer
 from service.settings import Settings
 from service.store import DecisionStore
@@ -25,6 +26,7 @@ STORE = web.AppKey("store", DecisionStore)
 ENQUEUER = web.AppKey("enqueuer", Enqueuer)
 WAITER = web.AppKey("waiter", DecisionWaiter)
 METRICS = web.AppKey("metrics", ApiMetrics)
+IDS = web.AppKey("ids", RandomHex)  # random hex for request and comment ids
 DRAINING = web.AppKey("draining", asyncio.Event)  # set on SIGTERM: /readyz 503, Connection: close
 REQUEST_ID = web.RequestKey("request_id", str)
 COMMENT_ID = web.RequestKey("comment_id", str)
