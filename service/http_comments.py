@@ -105,9 +105,9 @@ async def post_comment(request: web.Request) -> web.Response:
     idem = _idempotency_key(request)
     # The payload hash only tells a replayed Idempotency-Key's payload from another one.
     payload_hash = hashlib.sha256(fields.to_json().encode()).hexdigest() if idem else ""
-    now = time.time()
-    comment_id = new_comment_id(now, request.app[IDS].take16())
-    result = await request.app[ENQUEUER].enqueue(
+    app, now = request.app, time.time()
+    comment_id = new_comment_id(now, app[IDS].take16())
+    result = await app[ENQUEUER].enqueue(
         EnqueueRequest(
             comment_id, site, fields, now, request[REQUEST_ID], idem, payload_hash, fields.stored_json()
         )
@@ -116,7 +116,7 @@ async def post_comment(request: web.Request) -> web.Response:
         raise ApiError(429, "rate_limited", "too many comments, retry later", retry_after=result.retry_after)
     request[COMMENT_ID] = result.comment_id
     if result.created:
-        request.app[METRICS].accepted.inc()
+        app[METRICS].accepted.inc()
     elif result.payload_hash != payload_hash:
         raise ApiError(
             422, "idempotency_key_reused", "this Idempotency-Key was used with a different payload"

@@ -102,7 +102,7 @@ class RateLimits:
     per_site: dict[str, int] | None = None
 
     def for_site(self, site: str) -> int:
-        return (self.per_site or {}).get(site, self.site)
+        return self.per_site.get(site, self.site) if self.per_site else self.site
 
 
 @dataclass(slots=True)
