@@ -106,7 +106,6 @@ def _compiled(path: Path, node: ast.Call, name: str) -> re.Pattern[str]:
 PATTERNS = _compile_calls()
 
 
-
 def _params() -> list[object]:
     out = []
     for where, source, pattern, methods in PATTERNS:

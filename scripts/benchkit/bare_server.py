@@ -1,6 +1,6 @@
 """The baseline: a bare aiohttp handler that reads the body and answers 202 (no validation, no Redis).
 
-    python scripts/benchkit/bare_server.py --port P
+python scripts/benchkit/bare_server.py --port P
 """
 
 from __future__ import annotations

@@ -36,9 +36,7 @@ def intake_bare(ctx: Ctx, name: str) -> IntakeRun:
         ctx.procs.stop(proc)
 
 
-def intake_api(
-    ctx: Ctx, name: str, fsync: str, processes: int = 1, log_level: str = "warning"
-) -> IntakeRun:
+def intake_api(ctx: Ctx, name: str, fsync: str, processes: int = 1, log_level: str = "warning") -> IntakeRun:
     redis_dir = ctx.work_dir / f"redis-{name}"
     redis_proc, url = start_redis(ctx.procs, redis_dir, fsync, f"redis-{name}")
     try:
@@ -79,5 +77,3 @@ def _load(
     run.cpu_us_per_request = cpu * 1e6 / max(result.requests, 1)
     run.redis_cpu_us_per_request = redis_cpu * 1e6 / max(result.requests, 1)
     return run
-
-

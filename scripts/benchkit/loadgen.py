@@ -1,6 +1,6 @@
 """Fallback load generator (no ``wrk``): closed loop, N connections, POST bodies in turn; one JSON line.
 
-    python scripts/benchkit/loadgen.py --url URL --seconds S --connections N --bodies FILE --key KEY
+python scripts/benchkit/loadgen.py --url URL --seconds S --connections N --bodies FILE --key KEY
 """
 
 from __future__ import annotations

@@ -239,9 +239,7 @@ def scoring_phase(ctx: Ctx) -> dict[str, Any]:
     return out
 
 
-def _first_heartbeat(
-    client: redis_sync.Redis, key: str, name: str, worker: Any, ctx: Ctx
-) -> float:
+def _first_heartbeat(client: redis_sync.Redis, key: str, name: str, worker: Any, ctx: Ctx) -> float:
     """The worker's first heartbeat (written as it starts consuming, after the model load)."""
     deadline = time.monotonic() + 300
     while time.monotonic() < deadline:

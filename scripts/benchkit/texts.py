@@ -23,8 +23,16 @@ _WORD_TEXT = (
 )
 _WORDS = _WORD_TEXT.split()
 _OPENERS = [
-    "Thanks for this.", "Great article!", "I disagree.", "Interesting read.", "Not sure about this.",
-    "As a local resident,", "Finally someone says it.", "Hmm.", "Well written.", "This again?",
+    "Thanks for this.",
+    "Great article!",
+    "I disagree.",
+    "Interesting read.",
+    "Not sure about this.",
+    "As a local resident,",
+    "Finally someone says it.",
+    "Hmm.",
+    "Well written.",
+    "This again?",
 ]
 _RUDE = ["idiot", "stupid", "moron", "pathetic", "shut up", "garbage", "clown", "trash take", "you fool"]
 _EXTRA = ["café", "naïve", "😀", "👍", "über", "—", "€20", "déjà vu", "🙄"]
