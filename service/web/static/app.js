@@ -226,6 +226,12 @@
       return b;
     });
     box.replaceChildren(el("span", "total", `${c.held_total} held`), ...chips);
+    fillFilters();
+  }
+
+  // The filter selects show the held queue's reasons and sites, and always the current choice.
+  function fillFilters() {
+    const c = state.counts || { reasons: {}, sites: {} };
     fillSelect("filter-reason", "any reason", Object.keys(c.reasons), words, state.filters.reason);
     fillSelect("filter-site", "any site", Object.keys(c.sites), String, state.filters.site);
   }
@@ -253,14 +259,13 @@
     search.value = state.filters.q;
     search.addEventListener("keydown", (e) => { if (e.key === "Enter") setFilter("q", search.value.trim()); });
     const parts = [search, button("Search", () => setFilter("q", search.value.trim()))];
-    for (const [name, any] of [["reason", "any reason"], ["site", "any site"]]) {
+    for (const name of ["reason", "site"]) {
       if (state.view !== "held") continue;  // the choices come from the held queue's counts
       const select = el("select");
       select.id = `filter-${name}`;
       select.setAttribute("aria-label", `filter by ${name}`);
       select.addEventListener("change", () => setFilter(name, select.value));
       parts.push(select);
-      fillSelect(select.id, any, [], String, state.filters[name]);
     }
     if (state.filters.thread) {
       parts.push(el("span", "chip", "thread: ", el("b", null, state.filters.thread)),
@@ -282,6 +287,7 @@
       parts.push(el("label", "select-all", all, " all"), note, bulk("approve"), bulk("reject"));
     }
     bar.replaceChildren(...parts);
+    if (state.view === "held") fillFilters();  // the new selects are in the page now
   }
 
   function toggle(id, on, quiet) {
