@@ -73,6 +73,7 @@ async def _redis_ctx(app: web.Application) -> AsyncIterator[None]:
         site=settings.site_rate_limit,
         client=settings.client_rate_limit,
         per_site=settings.site_rate_limits,
+        hash_key=settings.hash_secret,
     )
     enqueuer = Enqueuer(redis, keys, settings.enqueue_timeout_s, limits)
     waiter = DecisionWaiter(listener, keys)

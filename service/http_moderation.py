@@ -10,6 +10,7 @@ from service.httputil import (
     COMMENT_ID,
     KEYS,
     REDIS,
+    SETTINGS,
     STORE,
     ApiError,
     read_json,
@@ -17,6 +18,7 @@ from service.httputil import (
     small_int,
 )
 from service.models import CommentRecord, is_comment_id
+from service.privacy import author_hash
 from service.store import Conflict, NotFound
 from workers import reputation
 
@@ -41,7 +43,7 @@ async def queue(request: web.Request) -> web.Response:
     page = await store.held_page(limit, cursor)
     return web.json_response(
         {
-            "items": [record.for_moderator() for record in page.items],
+            "items": [record.for_moderator(request.app[SETTINGS].hash_secret) for record in page.items],
             "next_cursor": page.next_cursor,
             "held_total": await store.held_count(),
         }
@@ -68,7 +70,7 @@ async def moderator_view(request: web.Request) -> web.Response:
     record = await store.get(comment_id)
     if record is None:
         raise ApiError(404, "not_found", "no such comment")
-    body = record.for_moderator()
+    body = record.for_moderator(request.app[SETTINGS].hash_secret)
     if request.query.get("include") == "email":
         body["email"] = record.fields.email
     body["audit"] = await store.audit_trail(comment_id)
@@ -103,7 +105,7 @@ async def _act(request: web.Request, approve: bool) -> web.Response:
         raise ApiError(404, "not_found", "no such comment") from exc
     except Conflict as exc:
         raise ApiError(409, "conflict", f"comment is {exc.status}, not held", status=exc.status) from exc
-    body = record.for_moderator()
+    body = record.for_moderator(request.app[SETTINGS].hash_secret)
     body["audit"] = await request.app[STORE].audit_trail(comment_id)
     return web.json_response(body)
 
@@ -118,7 +120,7 @@ async def moderate(
     if record is None:  # expired in between (retention): the decision itself stands
         raise NotFound(comment_id)
     if approve:
-        author = reputation.author_hash(record.fields.email)
+        author = author_hash(record.fields.email, app[SETTINGS].hash_secret)
         await reputation.count_published(app[REDIS], app[KEYS], record.site, author)
     return record
 

@@ -12,6 +12,8 @@ from typing import Any
 
 import orjson
 
+from service.privacy import author_hash
+
 STATUSES = ("pending", "published", "held", "rejected")
 ID_LENGTH = 28  # 12 hex digits of milliseconds + 16 random hex digits
 
@@ -199,14 +201,13 @@ class CommentRecord:
         }
         return out
 
-    def for_moderator(self) -> dict[str, Any]:
-        """The moderator view adds the author's name and the comment body (email only on demand)."""
+    def for_moderator(self, hash_key: bytes = b"") -> dict[str, Any]:
+        """The moderator view adds the author's name and the comment body (email only on demand);
+        ``author`` is the pseudonym under ``hash_key`` that the authors endpoint takes."""
         out = self.public()
-        from workers.reputation import author_hash
-
         out.update(
             site=self.site,
-            author=author_hash(self.fields.email),
+            author=author_hash(self.fields.email, hash_key),
             name=self.fields.name,
             body=self.fields.body,
             parent_id=self.fields.parent_id,

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import hashlib
 import json
 from collections import deque
 from dataclasses import dataclass
@@ -21,6 +20,7 @@ from redis.exceptions import NoScriptError
 
 from service.keys import Keys
 from service.models import CommentFields
+from service.privacy import client_hash
 
 # KEYS[1]: the stream; KEYS[2..]: the records, idempotency keys and rate keys of the batch.
 # ARGV[1]: idempotency ttl, ARGV[2]: client limit, ARGV[3]: rate window seconds,
@@ -100,6 +100,7 @@ class RateLimits:
     site: int = 0
     client: int = 0
     per_site: dict[str, int] | None = None
+    hash_key: bytes = b""  # the pseudonym secret for the per-client key (service.privacy)
 
     def for_site(self, site: str) -> int:
         return self.per_site.get(site, self.site) if self.per_site else self.site
@@ -275,17 +276,13 @@ class Enqueuer:
             keys.append(self._keys.rate_site(req.site, window))
             site_rate = len(keys)
         if self._limits.client > 0 and req.fields.ip:
-            keys.append(self._keys.rate_client(req.site, client_key(req.site, req.fields.ip), window))
+            client = client_hash(req.site, req.fields.ip, self._limits.hash_key)
+            keys.append(self._keys.rate_client(req.site, client, window))
             client_rate = len(keys)
         return [
             record, idem, site_rate, client_rate, req.comment_id, req.site, repr(req.created_at),
             req.request_id, req.payload_hash, site_limit,
         ]  # fmt: skip
-
-
-def client_key(site: str, ip: str) -> str:
-    """The commenter's IP within a site, hashed: the per-client rate limit's key part."""
-    return hashlib.sha256(f"{site}\0{ip}".encode()).hexdigest()[:32]
 
 
 def _resolve(req: EnqueueRequest, fut: asyncio.Future[EnqueueResult], result: Any) -> None:

@@ -120,6 +120,8 @@ class Settings:
     # Decision callbacks: site -> URL and site -> signing secret (a site can also set its URL by API).
     webhooks: dict[str, str] = field(default_factory=dict)
     webhook_secrets: dict[str, str] = field(default_factory=dict)
+    # Secret for the pseudonyms of emails and IPs kept in Redis (service/privacy.py); empty: unkeyed.
+    hash_key: str = field(default="", repr=False)
     webhook_timeout_s: float = 5.0
     webhook_backoff_s: float = 1.0  # first retry delay, doubled each time, capped at 5 minutes
     webhook_max_age_s: float = 3600.0  # stop retrying an event this long after its first attempt
@@ -146,6 +148,11 @@ class Settings:
     @property
     def retention_s(self) -> int:
         return int(self.retention_days * 86400)
+
+    @property
+    def hash_secret(self) -> bytes:
+        """``hash_key`` as bytes, for the pseudonyms in ``service.privacy``."""
+        return self.hash_key.encode()
 
     def with_(self, **changes: Any) -> Settings:
         return replace(self, **changes)
@@ -202,6 +209,7 @@ _STR = {
     "LOG_FORMAT": "log_format",
     "LOG_LEVEL": "log_level",
     "BANNED_AUTHOR_ACTION": "banned_author_action",
+    "HASH_KEY": "hash_key",
 }
 _PATH = {"DATA_DIR": "data_dir", "MODELS_DIR": "models_dir"}
 

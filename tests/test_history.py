@@ -12,6 +12,7 @@ import pytest
 import redis.asyncio as aioredis
 
 from service.keys import Keys
+from service.privacy import history_hash
 from service.settings import Settings
 from workers.scoring.history import (
     history_signals,
@@ -158,3 +159,19 @@ async def test_adversarial_body_is_fast(r: Hist) -> None:
         c = comment("e", body=evil, author_url=evil, email=evil[:300], ip=evil[:300], thread=evil[:300])
         await history_signals(r.redis, r.keys, c, SETTINGS, NOW)
     assert time.perf_counter() - started < 4.0
+
+
+async def test_with_a_hash_key_no_unkeyed_pseudonym_is_stored(r: Hist) -> None:
+    """With ``COMMENTMOD_HASH_KEY`` set, the email and IP are stored only as HMACs under it, so a copy of
+    Redis cannot be matched against the unkeyed hashes of a list of known addresses."""
+    keyed = SETTINGS.with_(hash_key="a-long-random-secret")
+    c = comment("k3", email="Known.Person@example.com", ip="198.51.100.7", name="Known")
+    assert await history_signals(r.redis, r.keys, c, keyed, NOW) is not None
+    dump = b""
+    for key in await r.redis.keys(f"{r.keys.prefix}:*"):
+        dump += key + repr(await r.redis.dump(key)).encode()
+    email, ip = "known.person@example.com", "198.51.100.7"
+    assert history_hash("email", email).encode() not in dump
+    assert history_hash("ip", ip).encode() not in dump
+    assert history_hash("email", email, keyed.hash_secret).encode() in dump
+    assert history_hash("ip", ip, keyed.hash_secret).encode() in dump

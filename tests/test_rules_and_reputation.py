@@ -11,11 +11,11 @@ import pytest
 import redis.asyncio as aioredis
 
 from service.keys import Keys
+from service.privacy import author_hash
 from service.settings import Settings
 from tests.conftest import mod_headers, site_headers
 from workers.consumer import Worker
 from workers.policy import AuthorPolicy, decide
-from workers.reputation import author_hash
 from workers.rules import CompiledRules, parse_rules
 from workers.scoring.pipeline import ScoringPipeline
 from workers.scoring.testing import build_tiny_checkpoint

@@ -22,6 +22,7 @@ from service.keys import Keys
 from service.logs import get_logger
 from service.metrics import WorkerMetrics
 from service.models import CommentRecord, Decision, StreamJob
+from service.privacy import author_hash
 from service.settings import Settings
 from service.store import DecisionStore
 from workers import deadletter, reputation
@@ -282,7 +283,8 @@ class Worker:
             return []
         sites = sorted({w.record.site for w in items})
         raw_rules = dict(zip(sites, await self.redis.mget([self.keys.rules(s) for s in sites]), strict=True))
-        authors = [(w.record.site, reputation.author_hash(w.record.fields.email)) for w in items]
+        key = self.settings.hash_secret
+        authors = [(w.record.site, author_hash(w.record.fields.email, key)) for w in items]
         standings = await reputation.standings(self.redis, self.keys, authors)
         out: list[PolicyContext] = []
         for item, standing in zip(items, standings, strict=True):
@@ -327,7 +329,7 @@ class Worker:
             return
         pipe = self.redis.pipeline(transaction=False)
         for item in items:
-            author = reputation.author_hash(item.record.fields.email)
+            author = author_hash(item.record.fields.email, self.settings.hash_secret)
             pipe.hincrby(self.keys.author(item.record.site, author), "approved", 1)
         await pipe.execute()
 

@@ -7,7 +7,6 @@ threshold. A moderator can ban an author: their comments are held or rejected (s
 
 from __future__ import annotations
 
-import hashlib
 from dataclasses import dataclass
 
 from redis.asyncio import Redis
@@ -15,11 +14,6 @@ from redis.asyncio import Redis
 from service.keys import Keys
 
 STANDINGS = ("normal", "trusted", "banned")
-
-
-def author_hash(email: str) -> str:
-    """A stable, non-reversible id of an author (lower-cased email)."""
-    return hashlib.sha256(b"commentmod-author\0" + email.strip().lower().encode()).hexdigest()[:32]
 
 
 @dataclass(frozen=True, slots=True)

@@ -14,7 +14,7 @@ from typing import Any
 from aiohttp import web
 
 from service.http_moderation import moderate, moderator_view
-from service.httputil import KEYS, REDIS, STORE, ApiError, read_json, small_int
+from service.httputil import KEYS, REDIS, SETTINGS, STORE, ApiError, read_json, small_int
 from service.logs import get_logger
 from service.models import is_comment_id
 from service.store import Conflict, NotFound
@@ -70,7 +70,7 @@ async def list_comments(request: web.Request) -> web.Response:
         match=filters.match,
     )
     body = {
-        "items": [record.for_moderator() for record in page.items],
+        "items": [record.for_moderator(request.app[SETTINGS].hash_secret) for record in page.items],
         "next_cursor": page.next_cursor,
         "scanned": page.scanned,
     }

@@ -27,6 +27,7 @@ from typing import Any
 import numpy as np
 
 from service.keys import Keys
+from service.privacy import history_hash
 from workers.scoring.spam import MAX_BODY_CHARS, WORD_RE, find_links, normalise
 from workers.scoring.types import CommentText, Signal
 
@@ -36,7 +37,6 @@ DUP_BANDS = 8
 DUP_ROWS = 4
 SPAM_DOMAIN_TTL_S = 30 * 86400
 SPAM_DOMAINS_MAX = 20_000
-HASH_PERSON = b"commentmod-hist"
 # Domains so common in legitimate comments that one held spam comment must not poison them.
 _NEVER_SPAM = (
     "youtube.com youtu.be m.youtube.com wikipedia.org en.wikipedia.org google.com twitter.com x.com "
@@ -56,14 +56,6 @@ class HistoryWeights:
 
 
 WEIGHTS = HistoryWeights()
-
-
-def private_hash(kind: str, value: str) -> str:
-    """Short keyed hash of an identifier (email, IP, name); the clear value is never stored."""
-    digest = hashlib.blake2b(
-        f"{kind}\0{value}".encode("utf-8", "replace"), digest_size=12, person=HASH_PERSON
-    )
-    return digest.hexdigest()
 
 
 def ip_key(ip: str) -> str:
@@ -120,12 +112,12 @@ def link_domains(c: CommentText) -> list[str]:
     return sorted({h for h in hosts if h not in NEVER_SPAM_DOMAINS})[:20]
 
 
-def _author(c: CommentText) -> str:
+def _author(c: CommentText, key: bytes) -> str:
     if c.email:
-        return private_hash("email", c.email.strip().lower())
+        return history_hash("email", c.email.strip().lower(), key)
     if c.name.strip():
-        return private_hash("name", c.name.strip().lower())
-    return private_hash("ip", ip_key(c.ip))
+        return history_hash("name", c.name.strip().lower(), key)
+    return history_hash("ip", ip_key(c.ip), key)
 
 
 def _text(value: Any) -> str:
@@ -210,17 +202,18 @@ async def _queue_comment(
 ) -> _Queued:
     """Queue one script call (rates and near-duplicate bands) and, with links, one ZMSCORE."""
     window, dup_window = int(settings.spam_rate_window_s), int(settings.duplicate_window_s)
+    key = settings.hash_secret
     bands, domains = minhash_bands(c.body), link_domains(c)
     rates: list[tuple[str, float]] = []
     rate_keys: list[str] = []
     if c.email.strip():
-        rate_keys.append(keys.rate_email(private_hash("email", c.email.strip().lower())))
+        rate_keys.append(keys.rate_email(history_hash("email", c.email.strip().lower(), key)))
         rates.append(("rate_email", w.rate_email))
     if c.ip.strip():
-        rate_keys.append(keys.rate_ip(private_hash("ip", ip_key(c.ip))))
+        rate_keys.append(keys.rate_ip(history_hash("ip", ip_key(c.ip), key)))
         rates.append(("rate_ip", w.rate_ip))
     band_keys = [keys.near_duplicate(band) for band in bands or []]
-    author, thread = f"a:{_author(c)}", f"t:{private_hash('thread', f'{c.site}:{c.thread}')}"
+    author, thread = f"a:{_author(c, key)}", f"t:{history_hash('thread', f'{c.site}:{c.thread}', key)}"
     args = [len(rate_keys), c.id, repr(now), f"({now - window}", repr(now - window), window + 60]
     args += [author, thread, f"{now:.3f}", dup_window]
     await script(keys=rate_keys + band_keys, args=args, client=pipe)
