@@ -9,7 +9,9 @@ from typing import Any
 
 import pytest
 import redis.asyncio as aioredis
+from aiohttp.test_utils import TestClient, TestServer
 
+from service.app import create_app
 from service.keys import Keys
 from service.privacy import author_hash
 from service.settings import Settings
@@ -154,3 +156,26 @@ async def test_author_becomes_trusted_after_n_published_comments(
     later = await _post(client, "Later remark")
     await _drain(strict, pipeline)
     assert (await _status(client, later))["status"] == "published"
+
+
+async def test_with_a_hash_key_the_page_and_the_workers_agree_on_the_author(
+    settings: Settings, tiny_pipeline: tuple[Path, ScoringPipeline]
+) -> None:
+    """Under ``COMMENTMOD_HASH_KEY`` the moderator view shows the keyed pseudonym, and a ban made with it
+    reaches the workers, which compute the same pseudonym."""
+    _, pipeline = tiny_pipeline
+    keyed = settings.with_(hash_key="shared-secret-for-api-and-workers", thresholds=LENIENT)
+    async with TestClient(TestServer(create_app(keyed))) as client:
+        first = await _post(client, "An ordinary remark")
+        await _drain(keyed, pipeline)
+        author = (await _status(client, first))["author"]
+        assert (
+            author
+            == author_hash("reader@example.org", keyed.hash_secret)
+            != author_hash("reader@example.org")
+        )
+        url = f"/v1/moderation/authors/site-a/{author}"
+        assert (await client.put(url, json={"standing": "banned"}, headers=mod_headers())).status == 200
+        banned = await _post(client, "A second ordinary remark")
+        await _drain(keyed.with_(banned_author_action="reject"), pipeline)
+        assert (await _status(client, banned))["status"] == "rejected"
