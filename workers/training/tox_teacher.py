@@ -21,8 +21,8 @@ import json
 import os
 import subprocess
 import sys
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
 TEACHER_LABELS = {
     "toxic": "toxicity",
@@ -37,6 +37,7 @@ TEACHERS: dict[str, dict[str, str]] = {
     "tox-block": {"TF_USE_LEGACY_KERAS": "1"},
     "toxic-comment-classifier": {},
 }
+Scorer = Callable[[list[str]], list[dict[str, float]]]  # texts -> the teacher's own label names
 DESCRIPTION = "mean of tox-block 0.1.2 and toxic-comment-classifier 0.3.0 (Jigsaw BiLSTMs)"
 
 
@@ -81,35 +82,33 @@ def _read_scores(path: Path) -> list[dict[str, float]]:
         return [json.loads(line) for line in handle]
 
 
-def _tox_block(texts: list[str]) -> list[dict[str, float]]:
+def _tox_block() -> Scorer:
     from tox_block.prediction import make_predictions  # the teacher venv only
 
-    result = make_predictions(texts, rescale=False)
-    return [{old: float(result[i][old]) for old in TEACHER_LABELS} for i in range(len(texts))]
+    def score(texts: list[str]) -> list[dict[str, float]]:
+        result = make_predictions(texts, rescale=False)
+        return [{old: float(result[i][old]) for old in TEACHER_LABELS} for i in range(len(texts))]
+
+    return score
 
 
-def _toxic_comment_classifier(texts: list[str]) -> list[dict[str, float]]:
+def _toxic_comment_classifier() -> Scorer:
     from tensorflow.keras.preprocessing.sequence import pad_sequences  # the teacher venv only
     from toxic_classifier.model import LIST_CLASSES, MAXLEN, ToxicCommentClassifier
     from toxic_classifier.utils import clean_text
 
-    teacher = _cached(ToxicCommentClassifier)
-    sequences = teacher.tokenizer.texts_to_sequences([clean_text(t) for t in texts])
-    probs = teacher.model.predict(pad_sequences(sequences, maxlen=MAXLEN), batch_size=1024, verbose=0)
-    return [{label: float(row[j]) for j, label in enumerate(LIST_CLASSES)} for row in probs]
+    teacher = ToxicCommentClassifier()  # loaded once per file
 
+    def score(texts: list[str]) -> list[dict[str, float]]:
+        sequences = teacher.tokenizer.texts_to_sequences([clean_text(t) for t in texts])
+        probs = teacher.model.predict(pad_sequences(sequences, maxlen=MAXLEN), batch_size=1024, verbose=0)
+        return [{label: float(row[j]) for j, label in enumerate(LIST_CLASSES)} for row in probs]
 
-_INSTANCES: dict[Any, Any] = {}
-
-
-def _cached(factory: Any) -> Any:
-    if factory not in _INSTANCES:
-        _INSTANCES[factory] = factory()
-    return _INSTANCES[factory]
+    return score
 
 
 def _score_file(name: str, src: Path, dst: Path, batch: int = 4096) -> None:
-    score = {"tox-block": _tox_block, "toxic-comment-classifier": _toxic_comment_classifier}[name]
+    score = {"tox-block": _tox_block, "toxic-comment-classifier": _toxic_comment_classifier}[name]()
     with src.open(encoding="utf-8") as handle:
         texts = [json.loads(line) for line in handle]
     with dst.open("w", encoding="utf-8") as out:
