@@ -121,7 +121,7 @@ async def moderate(
         raise NotFound(comment_id)
     if approve:
         author = author_hash(record.fields.email, app[SETTINGS].hash_secret)
-        await reputation.count_published(app[REDIS], app[KEYS], record.site, author)
+        await reputation.count_published(app[REDIS], app[KEYS], [(record.site, author)])
     return record
 
 

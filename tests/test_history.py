@@ -128,21 +128,21 @@ async def test_duplicate_ignores_short_and_different_and_old(r: Hist) -> None:
 
 async def test_spam_domain_after_held_spam(r: Hist) -> None:
     held = comment("h1", body="buy now at www.cheap-pills.xyz/x and https://youtube.com/watch?v=1")
-    await remember_spam_domains(r.redis, r.keys, held)
+    await remember_spam_domains(r.redis, r.keys, [held])
     members = {m.decode() for m in await r.redis.zrange(r.keys.spam_domains, 0, -1)}
     assert members == {"cheap-pills.xyz"}
     now = time.time()
     assert "spam_domain" in await codes(r, comment("n1", body="see http://cheap-pills.xyz"), now)
     assert "spam_domain" in await codes(r, comment("n2", author_url="https://www.cheap-pills.xyz/"), now)
     assert "spam_domain" not in await codes(r, comment("n3", body="https://youtube.com/watch?v=1"), now)
-    await remember_spam_domains(r.redis, r.keys, held)
+    await remember_spam_domains(r.redis, r.keys, [held])
     assert await r.redis.zcard(r.keys.spam_domains) == 1
 
 
 async def test_every_key_has_ttl_and_no_clear_identifiers(r: Hist) -> None:
     c = comment("k1", body=BODY, email="Secret.Person@example.com", ip="192.0.2.77", name="Secret Name")
     await codes(r, c)
-    await remember_spam_domains(r.redis, r.keys, comment("k2", body="www.spam-site.xyz"))
+    await remember_spam_domains(r.redis, r.keys, [comment("k2", body="www.spam-site.xyz")])
     keys = await r.redis.keys(f"{r.keys.prefix}:*")
     assert len(keys) > 8
     dump = b""

@@ -313,25 +313,18 @@ class Worker:
             ]
         )
         written = [(item, v) for (item, _), v, r in zip(scored, verdicts, results, strict=True) if r == "ok"]
-        await self._count_published([item for item, v in written if v.verdict == "publish"])
-        for item, verdict in written:
+        key = self.settings.hash_secret
+        published = [item.record for item, v in written if v.verdict == "publish"]
+        authors = [(r.site, author_hash(r.fields.email, key)) for r in published]
+        await reputation.count_published(self.redis, self.keys, authors)
+        spam = [item.record for item, v in written if any(r.code == "spam" for r in v.reasons)]
+        await remember_spam_domains(self.redis, self.keys, [to_comment_text(r) for r in spam])
+        for _, verdict in written:
             self.metrics.decisions.labels(verdict.verdict, self.metrics.model).inc()
             for reason in verdict.reasons:
                 self.metrics.reasons.labels(reason.code).inc()
-            if any(r.code == "spam" for r in verdict.reasons):
-                await remember_spam_domains(self.redis, self.keys, to_comment_text(item.record))
         for (item, scores), verdict, result in zip(scored, verdicts, results, strict=True):
             _log_scored(item, scores, verdict, result, scoring_ms)
-
-    async def _count_published(self, items: list[Work]) -> None:
-        """Published comments count towards their author's trust (one round trip)."""
-        if not items:
-            return
-        pipe = self.redis.pipeline(transaction=False)
-        for item in items:
-            author = author_hash(item.record.fields.email, self.settings.hash_secret)
-            pipe.hincrby(self.keys.author(item.record.site, author), "approved", 1)
-        await pipe.execute()
 
     async def _ack(self, jobs: list[StreamJob]) -> None:
         if jobs:

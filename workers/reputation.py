@@ -7,6 +7,7 @@ threshold. A moderator can ban an author: their comments are held or rejected (s
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from redis.asyncio import Redis
@@ -38,8 +39,14 @@ async def standings(redis: Redis, keys: Keys, authors: list[tuple[str, str]]) ->
     return [Standing(standing or "normal", int(approved or 0)) for standing, approved in rows]
 
 
-async def count_published(redis: Redis, keys: Keys, site: str, author: str) -> None:
-    await redis.hincrby(keys.author(site, author), "approved", 1)
+async def count_published(redis: Redis, keys: Keys, authors: Sequence[tuple[str, str]]) -> None:
+    """One more published comment for each ``(site, author_hash)`` (one round trip)."""
+    if not authors:
+        return
+    pipe = redis.pipeline(transaction=False)
+    for site, author in authors:
+        pipe.hincrby(keys.author(site, author), "approved", 1)
+    await pipe.execute()
 
 
 async def set_standing(redis: Redis, keys: Keys, site: str, author: str, standing: str) -> Standing:

@@ -291,11 +291,12 @@ async def _drop_stale(redis: Any, keys: Keys, stale: list[tuple[list[str], set[t
         await pipe.execute()
 
 
-async def remember_spam_domains(redis: Any, keys: Keys, c: CommentText) -> None:
-    """Record the link domains of a comment held as spam (idempotent: a domain is one member)."""
+async def remember_spam_domains(redis: Any, keys: Keys, comments: Sequence[CommentText]) -> None:
+    """Record the link domains of comments held as spam, in one round trip (idempotent: a domain is one
+    member)."""
     from workers.scoring.spam import SHORTENERS
 
-    domains = [d for d in link_domains(c) if d not in SHORTENERS]
+    domains = sorted({d for c in comments for d in link_domains(c) if d not in SHORTENERS})
     if not domains:
         return
     now = time.time()
