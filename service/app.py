@@ -7,7 +7,7 @@ import contextlib
 import logging
 import re
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, MutableMapping
 
 from aiohttp import web
 from aiohttp.typedefs import Middleware
@@ -108,15 +108,13 @@ def request_middleware(metrics: ApiMetrics, draining: asyncio.Event, ids: Random
             except web.HTTPException as exc:  # JSON errors (ApiError) and redirects travel as exceptions
                 if exc.status < 400 or exc.content_type == "application/json":
                     status = exc.status
-                    exc.headers["X-Request-Id"] = request_id
+                    _stamp(exc.headers, request_id, draining)
                     raise
                 response = json_error(exc.status, _http_error_code(exc.status), exc.reason)
             except Exception as exc:
                 response = _error_response(exc)
             status = response.status
-            response.headers["X-Request-Id"] = request_id
-            if draining.is_set():
-                response.headers["Connection"] = "close"
+            _stamp(response.headers, request_id, draining)
             return response
         finally:
             elapsed = time.perf_counter() - started
@@ -134,6 +132,14 @@ def request_middleware(metrics: ApiMetrics, draining: asyncio.Event, ids: Random
                 )
 
     return middleware
+
+
+def _stamp(headers: MutableMapping[str, str], request_id: str, draining: asyncio.Event) -> None:
+    """Every answer, returned or raised, carries its request id, and ``Connection: close`` while the
+    API drains (so clients move to another instance)."""
+    headers["X-Request-Id"] = request_id
+    if draining.is_set():
+        headers["Connection"] = "close"
 
 
 def _error_response(exc: Exception) -> web.Response:

@@ -267,3 +267,9 @@ async def test_a_draining_api_is_not_ready_and_closes_connections(client: Any) -
     resp = await post(client, GOOD)
     assert resp.status == 202  # still served while draining, but the connection is not kept alive
     assert resp.headers["Connection"] == "close"
+    refused = await client.post("/v1/comments", json=GOOD)  # no key: an ApiError, raised not returned
+    assert refused.status == 401
+    assert refused.headers["Connection"] == "close" and refused.headers["X-Request-Id"]
+    invalid = await post(client, {"body": "no name or email"})
+    assert invalid.status == 422
+    assert invalid.headers["Connection"] == "close"
