@@ -41,9 +41,10 @@ async def queue(request: web.Request) -> web.Response:
         raise ApiError(422, "validation_failed", "bad query", fields={"cursor": "not a cursor from this API"})
     store = request.app[STORE]
     page = await store.held_page(limit, cursor)
+    key = request.app[SETTINGS].hash_secret
     return web.json_response(
         {
-            "items": [record.for_moderator(request.app[SETTINGS].hash_secret) for record in page.items],
+            "items": [record.for_moderator(key) for record in page.items],
             "next_cursor": page.next_cursor,
             "held_total": await store.held_count(),
         }

@@ -201,7 +201,7 @@ class CommentRecord:
         }
         return out
 
-    def for_moderator(self, hash_key: bytes = b"") -> dict[str, Any]:
+    def for_moderator(self, hash_key: bytes) -> dict[str, Any]:
         """The moderator view adds the author's name and the comment body (email only on demand);
         ``author`` is the pseudonym under ``hash_key`` that the authors endpoint takes."""
         out = self.public()

@@ -69,8 +69,9 @@ async def list_comments(request: web.Request) -> web.Response:
         limit=limit,
         match=filters.match,
     )
+    key = request.app[SETTINGS].hash_secret
     body = {
-        "items": [record.for_moderator(request.app[SETTINGS].hash_secret) for record in page.items],
+        "items": [record.for_moderator(key) for record in page.items],
         "next_cursor": page.next_cursor,
         "scanned": page.scanned,
     }
