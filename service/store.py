@@ -127,8 +127,9 @@ class DecisionStore:
         return str(await self._decide(keys=keys, args=args))
 
     async def decide_many(self, items: Sequence[tuple[str, float, Decision]]) -> list[str]:
-        """``decide`` for a batch of ``(comment_id, created_at, decision)`` in one pipeline round trip;
-        each write is still its own fenced script. One result per item, in order."""
+        """``decide`` for a batch of ``(comment_id, created_at, decision)`` in one pipeline (plus
+        redis-py's SCRIPT EXISTS before it); each write is still its own fenced script. One result per
+        item, in order."""
         if not items:
             return []
         pipe = self._redis.pipeline(transaction=False)

@@ -223,7 +223,7 @@ class Worker:
         return work, done
 
     async def _history(self, texts: list[CommentText]) -> list[list[Signal]]:
-        """Record the batch in the spam history and read its signals back (one round trip)."""
+        """Record the batch in the spam history and read its signals back (one pipeline)."""
         if not texts:
             return []
         return await history_signals_many(self.redis, self.keys, texts, self.settings, time.time())
@@ -257,7 +257,8 @@ class Worker:
         return ok, failed
 
     async def _explain(self, items: list[Work], verdicts: list[Verdict]) -> list[Verdict]:
-        """Held for toxicity: add the character spans that drove the score (two small model batches)."""
+        """Every verdict with a toxicity reason (held, or rejected by a rule or a ban): add the character
+        spans that drove the score (a few small model batches)."""
         chosen = [i for i, v in enumerate(verdicts) if any(r.code == "toxicity" for r in v.reasons)]
         if not chosen:
             return verdicts
@@ -303,7 +304,7 @@ class Worker:
     async def _store(
         self, scored: list[tuple[Work, Scores]], verdicts: list[Verdict], scoring_ms: float
     ) -> None:
-        """Store the batch's decisions in one round trip (each a no-op if that comment was decided
+        """Store the batch's decisions in one pipeline (each a no-op if that comment was decided
         meanwhile), then author counts and spam domains for the ones written, and the canonical lines."""
         decisions = [_decision(item, scores, v) for (item, scores), v in zip(scored, verdicts, strict=True)]
         results = await self.store.decide_many(

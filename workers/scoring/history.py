@@ -1,7 +1,7 @@
 """Spam signals that need memory, kept in Redis by the worker.
 
 For a batch of comments, :func:`history_signals_many` records each and reads back, in ONE pipeline
-round trip for the batch:
+for the batch (two round trips: redis-py first checks that the script is loaded):
 
 - ``duplicate_body``: the same or nearly the same body (MinHash over word bigrams, 8 LSH bands of 4
   rows) from several authors or in several threads within ``settings.duplicate_window_s``;
@@ -250,7 +250,7 @@ async def history_signals_many(
     weights: HistoryWeights = WEIGHTS,
 ) -> list[list[Signal]]:
     """Record each comment, in order, and return the history signals that fire for each: one pipeline
-    round trip for the whole batch (a comment sees the ones before it, as if recorded one by one)."""
+    for the whole batch (a comment sees the ones before it, as if recorded one by one)."""
     if not comments:
         return []
     script = redis.register_script(_RECORD)
@@ -276,7 +276,7 @@ async def history_signals_many(
 async def history_signals(
     redis: Any, keys: Keys, c: CommentText, settings: Any, now: float, weights: HistoryWeights = WEIGHTS
 ) -> list[Signal]:
-    """Record ``c`` and return the history signals that fire for it (one pipeline round trip)."""
+    """Record ``c`` and return the history signals that fire for it (one pipeline)."""
     return (await history_signals_many(redis, keys, [c], settings, now, weights))[0]
 
 
