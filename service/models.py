@@ -78,31 +78,18 @@ class CommentFields:
     honeypot: str | None = None
     form_elapsed_ms: int | None = None
 
+    def set_fields(self) -> dict[str, Any]:
+        """The fields that are set, in declaration order."""
+        return {name: value for name in _COMMENT_FIELDS if (value := getattr(self, name)) is not None}
+
     def to_json(self) -> str:
-        """JSON of the fields that are set, byte for byte what ``json.dumps(..., ensure_ascii=False)``
-        writes: the idempotency payload hash is taken over it, so it must not change. Built from the
-        same C string encoder without a ``JSONEncoder`` per call (``asdict`` deep-copies, slower)."""
-        parts = []
-        for name in _COMMENT_FIELDS:
-            value = getattr(self, name)
-            if value is None:
-                continue
-            if type(value) is str:
-                parts.append(f'"{name}": {_encode_str(value)}')
-            elif type(value) is int:
-                parts.append(f'"{name}": {int.__repr__(value)}')
-            else:  # not produced by validation; kept exact all the same
-                parts.append(f'"{name}": {_FIELDS_ENCODER.encode(value)}')
-        return "{" + ", ".join(parts) + "}"
+        """JSON of the fields that are set: the idempotency payload hash is taken over it, so its form
+        (``json.dumps``, ``ensure_ascii=False``) must not change."""
+        return json.dumps(self.set_fields(), ensure_ascii=False)
 
     def stored_json(self) -> bytes:
         """The compact JSON stored in Redis: the fields that are set (orjson; ``from_json`` reads it)."""
-        values = {}
-        for name in _COMMENT_FIELDS:
-            value = getattr(self, name)
-            if value is not None:
-                values[name] = value
-        return orjson.dumps(values)
+        return orjson.dumps(self.set_fields())
 
     @classmethod
     def from_json(cls, raw: str | bytes) -> CommentFields:
@@ -116,8 +103,6 @@ def _drop_pool(ref: weakref.ref[RandomHex]) -> None:
 
 
 _COMMENT_FIELDS = tuple(CommentFields.__dataclass_fields__)
-_FIELDS_ENCODER = json.JSONEncoder(ensure_ascii=False)  # json.dumps(ensure_ascii=False) makes one a call
-_encode_str = json.encoder.encode_basestring  # the string encoder of that JSONEncoder (C)
 
 
 @dataclass(frozen=True, slots=True)
