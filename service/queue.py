@@ -89,7 +89,7 @@ class EnqueueRequest:
     request_id: str
     idempotency_key: str | None = None  # already hashed
     payload_hash: str = ""  # needed with an idempotency key only
-    comment_json: bytes = b""  # fields.stored_json(), computed once by the caller
+    comment_json: bytes = b""  # fields.stored_json(); ``enqueue`` fills it when the caller did not
 
 
 @dataclass(frozen=True, slots=True)
@@ -191,6 +191,8 @@ class Enqueuer:
 
     async def enqueue(self, request: EnqueueRequest) -> EnqueueResult:
         """Write one comment durably; raises ``QueueUnavailable`` if Redis does not answer in time."""
+        if not request.comment_json:
+            request.comment_json = request.fields.stored_json()
         size = len(request.comment_json) + 512
         pending = self._pending
         if len(pending) >= MAX_BACKLOG or self._pending_bytes + size > MAX_BACKLOG_BYTES:
@@ -258,7 +260,7 @@ class Enqueuer:
         comments: list[bytes] = []
         for req in requests:
             specs.append(self._spec(req, keys))
-            comments.append(req.comment_json or req.fields.stored_json())
+            comments.append(req.comment_json)
         limits = self._limits
         args: list[str | int | bytes] = [IDEMPOTENCY_TTL_S, limits.client, limits.window_s, json.dumps(specs)]
         return keys, args + comments
