@@ -16,7 +16,6 @@ from dataclasses import dataclass
 from typing import Any
 
 from redis.asyncio import Redis
-from redis.exceptions import NoScriptError
 
 from service.keys import Keys
 from service.models import CommentFields
@@ -168,7 +167,8 @@ class Enqueuer:
         self._limits = limits or RateLimits()
         self._keys = keys
         self._timeout = timeout_s
-        self._sha: str | None = None  # SCRIPT LOADed once, then EVALSHA (no per-batch SCRIPT EXISTS)
+        # EVALSHA outside a pipeline (no per-batch SCRIPT EXISTS); redis-py reloads it after a NOSCRIPT
+        self._script = redis.register_script(_ENQUEUE_BATCH)
         self._pending: list[Waiting] = []  # arrival order; the writer takes up to MAX_BATCH at a time
         self._wakeup: asyncio.Future[None] | None = None  # set while the writer waits for work
         self._deadlines = Deadlines(timeout_s)
@@ -238,21 +238,10 @@ class Enqueuer:
                 _resolve(req, fut, result)
 
     async def _execute(self, requests: list[EnqueueRequest]) -> list[Any]:
-        """One EVALSHA for the batch; reload the script once if Redis lost it (a restart)."""
+        """One EVALSHA for the batch (reloaded once if Redis lost the script, e.g. after a restart)."""
         keys, args = self._script_call(requests)
-        for attempt in range(2):
-            if self._sha is None:
-                self._sha = await self._redis.script_load(_ENQUEUE_BATCH)
-            try:
-                reply = await self._redis.evalsha(self._sha, len(keys), *keys, *args)
-            except NoScriptError:
-                if attempt:
-                    raise
-                self._sha = None  # nothing of a NOSCRIPT command ran: retrying it is safe
-                continue
-            results: list[Any] = json.loads(reply)
-            return results
-        raise AssertionError("unreachable")
+        results: list[Any] = json.loads(await self._script(keys=keys, args=args))
+        return results
 
     def _script_call(self, requests: list[EnqueueRequest]) -> tuple[list[str], list[str | int | bytes]]:
         keys: list[str] = [self._keys.stream]
