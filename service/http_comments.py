@@ -5,13 +5,11 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import hashlib
-import json
 import re
 import time
 from typing import Any
 from urllib.parse import parse_qsl
 
-import orjson
 from aiohttp import web
 
 from service.httputil import (
@@ -25,6 +23,7 @@ from service.httputil import (
     WAITER,
     ApiError,
     decode_text,
+    json_object,
     read_body,
     require,
 )
@@ -39,26 +38,9 @@ _BODY_TYPES = _JSON_TYPES | _FORM_TYPES
 _JSON_UTF8 = "application/json; charset=utf-8"  # what web.json_response sends
 
 
-def _json_loads(raw: bytes) -> Any:
-    """orjson straight from the bytes (it checks the UTF-8 itself); for what it refuses (NaN, 1e999,
-    escaped lone surrogates, invalid UTF-8) the standard library on the decoded text, so the outcome
-    is the same: 400 ``invalid_encoding`` or ``invalid_json``, or the value. (orjson reads integers
-    beyond 64 bits as floats: no field accepts either.)"""
-    try:
-        return orjson.loads(raw)
-    except orjson.JSONDecodeError:
-        return json.loads(decode_text(raw))
-
-
 def _parse_payload(content_type: str, raw: bytes) -> dict[str, Any]:
     if content_type in _JSON_TYPES:
-        try:
-            payload = _json_loads(raw)
-        except (ValueError, RecursionError) as exc:
-            raise ApiError(400, "invalid_json", "the body is not valid JSON") from exc
-        if not isinstance(payload, dict):
-            raise ApiError(400, "invalid_json", "the body must be a JSON object")
-        return payload
+        return json_object(raw)
     text = decode_text(raw)
     try:
         pairs = parse_qsl(text, keep_blank_values=True, strict_parsing=False, max_num_fields=100)
