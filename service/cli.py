@@ -32,11 +32,9 @@ def _cmd_api(args: argparse.Namespace) -> int:
 
 
 def _cmd_worker(args: argparse.Namespace) -> int:
-    from service.launcher import resolve_redis_url
-    from workers.run import run_worker
+    from service.launcher import run_workers
 
-    settings = _settings(args)
-    return run_worker(settings.with_(redis_url=resolve_redis_url(settings)))
+    return run_workers(_settings(args), processes=args.processes)
 
 
 def _cmd_score(args: argparse.Namespace) -> int:
@@ -66,6 +64,9 @@ def _add_serving(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-
     api.set_defaults(func=_cmd_api)
     worker = sub.add_parser("worker", help="a scoring worker (run as many as you like)")
     worker.add_argument("--data-dir", type=Path)
+    worker.add_argument(
+        "--processes", type=int, default=1, help="worker processes, each a consumer (use one per core)"
+    )
     worker.set_defaults(func=_cmd_worker)
     score = sub.add_parser("score", help="JSON lines on stdin -> verdicts on stdout, no Redis")
     score.add_argument("--batch-size", type=int, default=64)

@@ -9,6 +9,7 @@ import secrets
 import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import redis as redis_sync
@@ -138,16 +139,55 @@ def run_api(settings: Settings, processes: int = 1, reuse_port: bool = False) ->
     return _wait_children(children)
 
 
+def run_workers(settings: Settings, processes: int = 1) -> int:
+    """Scoring workers. With ``processes`` > 1, that many worker processes, each a consumer of its
+    own (``<name>-1`` ...), metrics on ``metrics_port + i``, and ``cores // processes`` torch threads
+    unless COMMENTMOD_TORCH_THREADS says otherwise: single-threaded processes score ~20 % more per
+    core than one process whose threads wait on each other (``make bench``)."""
+    from workers.run import default_worker_name, run_worker
+
+    settings = settings.with_(redis_url=resolve_redis_url(settings))
+    if processes <= 1:
+        return run_worker(settings)
+    name = settings.worker_name or default_worker_name()
+    threads = settings.torch_threads or max(1, len(os.sched_getaffinity(0)) // processes)
+    command = [sys.executable, "-m", "service.cli", "worker", "--processes", "1"]
+    children = []
+    for i in range(processes):
+        port = settings.metrics_port + i if settings.metrics_port else 0
+        env = child_env(
+            redis_url=settings.redis_url or "",
+            data_dir=str(settings.data_dir),
+            worker_name=f"{name}-{i + 1}",
+            torch_threads=str(threads),
+            metrics_port=str(port),
+        )
+        children.append(subprocess.Popen(command, env=env))
+    return _wait_children(children)
+
+
 def _wait_children(children: list[subprocess.Popen[bytes]]) -> int:
-    """Wait for the API processes; SIGTERM or SIGINT here is passed on to each (they drain)."""
+    """Wait for the child processes; SIGTERM or SIGINT here is passed on to each (they drain). A child
+    that dies on its own takes the others down too (SIGTERM, so they drain), and this exits with its
+    status: an orchestrator restarts the whole set instead of running on at part capacity unnoticed."""
+    stopping = False
 
     def forward(signum: int, _: object) -> None:
+        nonlocal stopping
+        stopping = True
         for child in children:
             if child.poll() is None:
                 child.send_signal(signum)
 
     signal.signal(signal.SIGTERM, forward)
     signal.signal(signal.SIGINT, forward)
+    while not stopping:
+        failed = [child.returncode for child in children if child.poll() is not None]
+        if failed:
+            log.error("child_process_exited", status=failed[0], processes=len(children))
+            forward(signal.SIGTERM, None)
+            return max(1, *(abs(code) for code in failed), *(child.wait() for child in children))
+        time.sleep(0.2)
     return max(child.wait() for child in children)
 
 

@@ -14,6 +14,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
+import psutil
 import pytest
 import redis.asyncio as aioredis
 
@@ -174,6 +175,42 @@ async def test_sigterm_drains_and_exits_cleanly(client: Any, wsettings: Settings
         peer.wait(30)
     assert all(s in {"published", "held"} for s in statuses.values())
     assert set((await decide_counts(wsettings, ids)).values()) == {1}
+
+
+async def test_worker_processes_each_consume_as_their_own_consumer_and_drain_on_sigterm(
+    client: Any, wsettings: Settings, tmp_path: Path
+) -> None:
+    """`commentmod worker --processes 2`: two consumers (`<name>-1`, `<name>-2`) share the stream,
+    every comment is decided once, and one SIGTERM to the launcher drains both and exits 0."""
+    launcher = spawn_worker(wsettings, "pair", tmp_path / "pair.log", processes=2)
+    for name in ("pair-1", "pair-2"):
+        await wait_for_heartbeat(wsettings, name, launcher)
+    children = psutil.Process(launcher.pid).children()
+    assert len(children) == 2
+    ids = await post_many(client, 40, site_headers())
+    statuses = await wait_decided(wsettings, ids, 90)
+    assert all(s in {"published", "held"} for s in statuses.values()), statuses
+    assert set((await decide_counts(wsettings, ids)).values()) == {1}
+    keys = Keys(wsettings.stream_prefix)
+    redis = aioredis.Redis.from_url(wsettings.redis_url or "", decode_responses=True)
+    consumers = {c["name"] for c in await redis.xinfo_consumers(keys.stream, keys.group)}
+    await redis.aclose()
+    assert {"pair-1", "pair-2"} <= consumers
+    launcher.send_signal(signal.SIGTERM)
+    assert launcher.wait(30) == 0
+    assert not any(child.is_running() and child.status() != psutil.STATUS_ZOMBIE for child in children)
+
+
+async def test_worker_launcher_stops_the_others_and_fails_when_one_process_dies(
+    wsettings: Settings, tmp_path: Path
+) -> None:
+    launcher = spawn_worker(wsettings, "duo", tmp_path / "duo.log", processes=2)
+    for name in ("duo-1", "duo-2"):
+        await wait_for_heartbeat(wsettings, name, launcher)
+    first, second = psutil.Process(launcher.pid).children()
+    first.kill()
+    assert launcher.wait(30) != 0
+    assert not second.is_running() or second.status() == psutil.STATUS_ZOMBIE
 
 
 async def test_prefer_wait_answers_200_with_the_decided_record(client: Any, wsettings: Settings) -> None:

@@ -36,10 +36,12 @@ def worker_env(settings: Settings, name: str, **extra: str) -> dict[str, str]:
     return child_env(**values)
 
 
-def spawn_worker(settings: Settings, name: str, log_path: Path, **extra: str) -> subprocess.Popen[bytes]:
+def spawn_worker(
+    settings: Settings, name: str, log_path: Path, processes: int = 1, **extra: str
+) -> subprocess.Popen[bytes]:
     log = log_path.open("ab")
     return subprocess.Popen(
-        [sys.executable, "-m", "service.cli", "worker"],
+        [sys.executable, "-m", "service.cli", "worker", "--processes", str(processes)],
         env=worker_env(settings, name, **extra),
         stdout=log,
         stderr=subprocess.STDOUT,
