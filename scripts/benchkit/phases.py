@@ -30,6 +30,7 @@ class Plan:
     latency_seconds: float
     rate: float  # comments per second in the latency phase
     batch_size: int = 32
+    worker_processes: int = 1  # `commentmod worker --processes`
 
 
 @dataclass

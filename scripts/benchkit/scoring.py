@@ -4,7 +4,9 @@ steady paced load for decision latency; RSS of the API and the worker; Redis byt
 from __future__ import annotations
 
 import asyncio
+import os
 import shutil
+import subprocess
 import time
 from typing import Any
 
@@ -12,8 +14,10 @@ import aiohttp
 import redis as redis_sync
 
 from benchkit.phases import PREFIX, SITE_KEY, Ctx, start_api
-from benchkit.procs import RssSampler, cpu_seconds, python_cmd, rss_now, start_redis
+from benchkit.procs import RssSampler, cpu_seconds, python_cmd, start_redis
+from benchkit.raw import RawModel, RawPool
 from benchkit.texts import payload
+from service.keys import Keys
 
 
 async def post_comments(
@@ -60,9 +64,10 @@ class _nullcontext:
 def wait_decided(
     client: redis_sync.Redis, ids: list[str], timeout_s: float, worker: Any, ctx: Ctx, name: str
 ) -> dict[str, tuple[float, float]]:
-    """Poll until no comment is pending; returns id -> (created_at, decided_at), server clock seconds.
-    The figures come from the stored timestamps, not from when a poll saw them, so polling is slow
-    (every 0.5 s): a poll of ~1,000 HGETs costs CPU that the measured worker shares on small machines."""
+    """Wait until no comment is pending; returns id -> (created_at, decided_at), server clock seconds.
+    The figures come from the stored timestamps, not from when a poll saw them, so the wait polls one
+    cheap command (has the group been handed every entry, and acknowledged them all?) and reads the
+    comments only then: a poll of thousands of HGETs costs CPU the measured worker shares."""
     from service.keys import Keys
 
     keys = Keys(PREFIX)
@@ -73,45 +78,28 @@ def wait_decided(
             raise RuntimeError(f"the worker exited with {worker.returncode}:\n{ctx.procs.log_tail(name)}")
         if time.monotonic() > deadline:
             raise RuntimeError(f"{len(left)} of {len(ids)} comments still pending after {timeout_s:.0f} s")
+        if _group_busy(client, keys):
+            time.sleep(0.2)
+            continue
         pipe = client.pipeline(transaction=False)
         for cid in left:
             pipe.hget(keys.comment(cid), "status")
         left = [cid for cid, status in zip(left, pipe.execute(), strict=True) if status in (None, "pending")]
         if left:
-            time.sleep(0.5)
+            time.sleep(0.5)  # a retry waits for its claim: poll the records themselves, slowly
     pipe = client.pipeline(transaction=False)
     for cid in ids:
         pipe.hmget(keys.comment(cid), "created_at", "decided_at")
     return {cid: (float(c), float(d)) for cid, (c, d) in zip(ids, pipe.execute(), strict=True)}
 
 
-class RawModel:
-    """``ToxicityScorer.score`` alone, in this process, on the worker's texts in its batch size (warm)."""
-
-    def __init__(self, env: dict[str, str], batch_size: int) -> None:
-        from service.settings import Settings
-        from workers.scoring.toxicity import ToxicityScorer
-
-        self.scorer = ToxicityScorer.from_settings(Settings.from_env(env))
-        self.batch_size = batch_size
-
-    def measure(self, texts: list[str]) -> tuple[float, float]:
-        """(comments per second, CPU seconds per comment of this process: all its threads)."""
-        self.scorer.score(texts[:8])  # warm-up
-        started, cpu = time.perf_counter(), time.process_time()
-        for i in range(0, len(texts), self.batch_size):
-            self.scorer.score(texts[i : i + self.batch_size])
-        cpu = time.process_time() - cpu
-        return len(texts) / (time.perf_counter() - started), cpu / len(texts)
-
-    def describe(self) -> dict[str, Any]:
-        import torch
-
-        return {
-            "torch_threads": torch.get_num_threads(),
-            "torch": torch.__version__,
-            "model": f"{self.scorer.name}@{self.scorer.version}",
-        }
+def _group_busy(client: redis_sync.Redis, keys: Any) -> bool:
+    """The scoring group still has entries to read or to acknowledge."""
+    last = client.xinfo_stream(keys.stream)["last-generated-id"]
+    for group in client.xinfo_groups(keys.stream):
+        if group["name"] == keys.group:
+            return bool(group["last-delivered-id"] != last or int(group["pending"]) > 0)
+    return True  # the workers have not created their group yet
 
 
 def trim_acknowledged(client: redis_sync.Redis) -> None:
@@ -146,90 +134,29 @@ def used_memory(client: redis_sync.Redis) -> int:
 
 
 def scoring_phase(ctx: Ctx) -> dict[str, Any]:
-    """One durable Redis (appendfsync always), one API process, one worker:
-    N comments posted first, then the worker starts and is timed; then a steady paced load."""
-    from service.keys import Keys
-
+    """One durable Redis (appendfsync always), one API process, ``commentmod worker --processes P``:
+    N comments posted first, then the workers start and are timed; then a steady paced load."""
     plan = ctx.plan
-    out: dict[str, Any] = {}
     redis_dir = ctx.work_dir / "redis-scoring"
     redis_proc, url = start_redis(ctx.procs, redis_dir, "always", "redis-scoring")
     client = redis_sync.Redis.from_url(url, decode_responses=True)
     try:
         api, base = start_api(ctx, url, 1, "warning", "api-scoring")
         texts = ctx.texts[: plan.comments]
-        mem0 = used_memory(client)
+        memory = {"start": used_memory(client)}
         ctx.say(f"workers: posting {len(texts)} comments")
         posted = asyncio.run(post_comments(base, [payload(i, t) for i, t in enumerate(texts)]))
         ids = [cid for cid, _ in posted]
-        mem_pending = used_memory(client)
-        ctx.say("workers: raw model on the same texts (in the bench process), first of two")
+        memory["pending"] = used_memory(client)
         worker_env = ctx.env(url, "warning", WORKER_NAME="bench-worker", HEARTBEAT_TTL_S="120")
-        raw = RawModel(worker_env, plan.batch_size)
-        raw_first, raw_cpu_first = raw.measure(texts)
-        ctx.say("workers: starting one worker")
-        launched = time.time()
-        worker = ctx.procs.start("worker", python_cmd("-m", "service.cli", "worker"), worker_env)
-        started = _first_heartbeat(client, Keys(PREFIX).workers, "bench-worker", worker, ctx)
-        worker_cpu = cpu_seconds(worker.pid)  # the model load is behind it
-        # Generous bounds from the measured model speed: a slow machine is a slow figure, not an error.
-        times = wait_decided(client, ids, 120 + 3 * len(ids) / raw_first, worker, ctx, "worker")
-        finished = max(d for _, d in times.values())
-        worker_cpu = cpu_seconds(worker.pid) - worker_cpu
-        out["worker"] = {
-            "cpu_s_per_comment": worker_cpu / len(ids),
-            "comments": len(ids),
-            "seconds": finished - started,
-            "rate": len(ids) / (finished - started),
-            "startup_s": started - launched,
-        }
+        worker, out = timed_worker_run(ctx, client, worker_env, texts, ids)
         trim_acknowledged(client)
-        mem_decided = used_memory(client)
-        rss_after_batch = rss_now(worker.pid)
-        ctx.say("workers: raw model again, second of two")
-        raw_last, raw_cpu_last = raw.measure(texts)
-        out["raw"] = {
-            "rate": (raw_first + raw_last) / 2,
-            "first": raw_first,
-            "last": raw_last,
-            "cpu_s_per_comment": (raw_cpu_first + raw_cpu_last) / 2,
-            **raw.describe(),
-        }
-        del raw
-        count = max(1, int(plan.latency_seconds * plan.rate))
-        ctx.say(f"latency: {plan.rate:g} comments/s for {plan.latency_seconds:g} s")
-        offset = plan.comments
-        bodies = [payload(offset + i, ctx.texts[(offset + i) % len(ctx.texts)]) for i in range(count)]
-        trim_acknowledged(client)  # the baseline must not include entries the trim below would remove
-        mem_before_paced = used_memory(client)
-        with RssSampler(worker.pid, 0.2) as worker_rss, RssSampler(api.pid, 0.2) as api_rss:
-            paced = asyncio.run(post_comments(base, bodies, rate=plan.rate))
-            drain_s = 120 + 3 * count / out["worker"]["rate"]
-            times = wait_decided(client, [cid for cid, _ in paced], drain_s, worker, ctx, "worker")
-        out["latency"] = {
-            "comments": count,
-            "rate": plan.rate,
-            "decision_ms": [(d - c) * 1000 for c, d in times.values()],
-            "post_ms": [s * 1000 for _, s in paced],
-        }
-        trim_acknowledged(client)
-        families = key_families(client)
-        total = count + len(ids)
-        out["redis"] = {
-            "comments": count,
-            # MEMORY USAGE of every key, per comment: stable; the used_memory delta is allocator-noisy.
-            "decided_bytes": sum(families.values()) / total,
-            "used_memory_delta_bytes": (used_memory(client) - mem_before_paced) / count,
-            "first_batch": {
-                "comments": len(ids),
-                "pending_bytes": (mem_pending - mem0) / len(ids),
-                "decided_bytes": (mem_decided - mem0) / len(ids),
-            },
-            "families": families,
-            "total_comments": total,
-        }
-        out["worker_rss"] = max(rss_after_batch, worker_rss.peak, rss_now(worker.pid))
-        out["api_rss_paced"] = api_rss.peak
+        memory["decided"] = used_memory(client)
+        with RssSampler(worker.pid, 0.2) as worker_rss:
+            out.update(paced_run(ctx, client, base, worker, api.pid, out["worker"]["rate"]))
+        memory["paced"] = out["latency"].pop("memory_before")
+        out["redis"] = redis_figures(client, memory, len(ids), out["latency"]["comments"])
+        out["worker_rss"] = max(out["worker"]["rss"], max(worker_rss.peak_by_pid.values(), default=0))
         ctx.procs.stop(worker, 30)
         ctx.procs.stop(api)
     finally:
@@ -239,14 +166,139 @@ def scoring_phase(ctx: Ctx) -> dict[str, Any]:
     return out
 
 
-def _first_heartbeat(client: redis_sync.Redis, key: str, name: str, worker: Any, ctx: Ctx) -> float:
-    """The worker's first heartbeat (written as it starts consuming, after the model load)."""
+def timed_worker_run(
+    ctx: Ctx, client: redis_sync.Redis, env: dict[str, str], texts: list[str], ids: list[str]
+) -> tuple[subprocess.Popen[bytes], dict[str, Any]]:
+    """The raw model on ``texts`` (both ways, before and after), and between the two the workers on the
+    posted ``ids``: comments/s over the window in which every worker process is consuming."""
+    parts = ctx.plan.worker_processes
+    ctx.say("workers: raw model on the same texts, first of two")
+    raw = RawModel(env, ctx.plan.batch_size)
+    threads = max(1, len(os.sched_getaffinity(0)) // parts)
+    pool = RawPool(ctx.procs, env, texts, parts, ctx.plan.batch_size, threads) if parts > 1 else None
+    first = _raw_rates(raw, pool, texts)
+    ctx.say(f"workers: starting `commentmod worker --processes {parts}`")
+    launched = time.time()
+    command = python_cmd("-m", "service.cli", "worker", "--processes", str(parts))
+    worker = ctx.procs.start("worker", command, env)
+    names = ["bench-worker"] if parts == 1 else [f"bench-worker-{i + 1}" for i in range(parts)]
+    with RssSampler(worker.pid, 0.2) as rss:
+        beats = _first_heartbeats(client, Keys(PREFIX).workers, names, worker, ctx)
+        cpu_before = cpu_seconds(worker.pid)  # the model loads are behind it
+        times = wait_decided(client, ids, 120 + 3 * len(ids) / first["best"][0], worker, ctx, "worker")
+        cpu = cpu_seconds(worker.pid) - cpu_before
+    ctx.say("workers: raw model again, second of two")
+    last = _raw_rates(raw, pool, texts)
+    if pool is not None:
+        pool.close(ctx.procs)
+    described = raw.describe()
+    del raw
+    worker_figures = _window_rate(times, beats)
+    worker_figures.update(
+        cpu_s_per_comment=cpu / len(ids), startup_s=min(beats) - launched, processes=parts,
+        rss=max(rss.peak_by_pid.values(), default=0), rss_total=rss.peak,
+    )  # fmt: skip
+    return worker, {"worker": worker_figures, "raw": _raw_summary(first, last, described, parts, threads)}
+
+
+def _raw_rates(raw: RawModel, pool: RawPool | None, texts: list[str]) -> dict[str, tuple[float, float]]:
+    """(comments/s, CPU s per comment) of the raw model in this process and split over the pool."""
+    rates = {"in_process": raw.measure(texts)}
+    if pool is not None:
+        rates["pool"] = pool.measure(len(texts))
+    rates["best"] = max(rates.values())
+    return rates
+
+
+def _raw_summary(
+    first: dict[str, tuple[float, float]], last: dict[str, tuple[float, float]], described: dict[str, Any],
+    parts: int, threads: int,
+) -> dict[str, Any]:  # fmt: skip
+    """Mean of before and after per way; ``rate`` is the faster way, the baseline the workers face."""
+    ways = {
+        way: {"rate": (first[way][0] + last[way][0]) / 2, "first": first[way][0], "last": last[way][0],
+              "cpu_s_per_comment": (first[way][1] + last[way][1]) / 2}
+        for way in first if way != "best"
+    }  # fmt: skip
+    best = max(ways, key=lambda way: ways[way]["rate"])
+    label = f"1 process x {described['torch_threads']} torch threads"
+    if best == "pool":
+        label = f"{parts} processes x {threads} torch thread{'s' if threads > 1 else ''}"
+    return {**ways[best], "way": best, "label": label, "ways": ways, **described}
+
+
+def _window_rate(times: dict[str, tuple[float, float]], beats: list[float]) -> dict[str, Any]:
+    """Comments decided per second from the moment the last worker process joined to the last
+    decision; with too few decisions in that window (smoke runs), from the first one's join."""
+    finished = max(d for _, d in times.values())
+    start = max(beats)
+    decided = sum(1 for _, d in times.values() if d >= start)
+    if decided < 2 or finished <= start:
+        start, decided = min(beats), len(times)
+    seconds = max(finished - start, 1e-6)
+    return {"comments": decided, "seconds": seconds, "rate": decided / seconds, "posted": len(times)}
+
+
+def paced_run(
+    ctx: Ctx, client: redis_sync.Redis, base: str, worker: Any, api_pid: int, worker_rate: float
+) -> dict[str, Any]:
+    """A steady open-loop load at ``plan.rate``: POST latency and POST-to-decision latency."""
+    plan = ctx.plan
+    count = max(1, int(plan.latency_seconds * plan.rate))
+    ctx.say(f"latency: {plan.rate:g} comments/s for {plan.latency_seconds:g} s")
+    offset = plan.comments
+    bodies = [payload(offset + i, ctx.texts[(offset + i) % len(ctx.texts)]) for i in range(count)]
+    trim_acknowledged(client)  # the baseline must not include entries the trim below would remove
+    before = used_memory(client)
+    with RssSampler(api_pid, 0.2) as api_rss:
+        paced = asyncio.run(post_comments(base, bodies, rate=plan.rate))
+        drain_s = 120 + 3 * count / worker_rate
+        times = wait_decided(client, [cid for cid, _ in paced], drain_s, worker, ctx, "worker")
+    return {
+        "latency": {
+            "comments": count,
+            "rate": plan.rate,
+            "decision_ms": [(d - c) * 1000 for c, d in times.values()],
+            "post_ms": [s * 1000 for _, s in paced],
+            "memory_before": before,
+        },
+        "api_rss_paced": api_rss.peak,
+    }
+
+
+def redis_figures(client: redis_sync.Redis, memory: dict[str, int], batch: int, paced: int) -> dict[str, Any]:
+    """Redis bytes per decided comment (MEMORY USAGE of every key: stable; the used_memory deltas are
+    allocator-noisy and reported beside it), after trimming acknowledged stream entries."""
+    trim_acknowledged(client)
+    families = key_families(client)
+    total = paced + batch
+    return {
+        "comments": paced,
+        "decided_bytes": sum(families.values()) / total,
+        "used_memory_delta_bytes": (used_memory(client) - memory["paced"]) / paced,
+        "first_batch": {
+            "comments": batch,
+            "pending_bytes": (memory["pending"] - memory["start"]) / batch,
+            "decided_bytes": (memory["decided"] - memory["start"]) / batch,
+        },
+        "families": families,
+        "total_comments": total,
+    }
+
+
+def _first_heartbeats(
+    client: redis_sync.Redis, key: str, names: list[str], worker: Any, ctx: Ctx
+) -> list[float]:
+    """Each worker process's first heartbeat (written as it starts consuming, after its model load)."""
     deadline = time.monotonic() + 300
+    beats: dict[str, float] = {}
     while time.monotonic() < deadline:
         if worker.poll() is not None:
             raise RuntimeError(f"the worker exited with {worker.returncode}:\n{ctx.procs.log_tail('worker')}")
-        beat = client.hget(key, name)
-        if beat:
-            return float(beat)
+        for name, beat in zip(names, client.hmget(key, names), strict=True):
+            if beat and name not in beats:
+                beats[name] = float(beat)
+        if len(beats) == len(names):
+            return list(beats.values())
         time.sleep(0.02)
-    raise RuntimeError("the worker sent no heartbeat in 300 s")
+    raise RuntimeError(f"only {len(beats)} of {len(names)} worker processes sent a heartbeat in 300 s")
