@@ -7,8 +7,10 @@ quality of the default model is covered in the end-to-end and scoring tests.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import signal
+import time
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -17,6 +19,7 @@ from typing import Any
 import psutil
 import pytest
 import redis.asyncio as aioredis
+from redis.exceptions import ResponseError
 
 from service.keys import Keys
 from service.settings import Settings
@@ -125,6 +128,52 @@ async def test_poison_message_is_dead_lettered_and_held_while_others_flow(
     await redis.aclose()
     assert [fields["id"] for _, fields in dead] == [poison_id]
     assert "model exploded" in dead[0][1]["error"]
+
+
+class SlowPipeline(ScoringPipeline):
+    """The real pipeline, slowed down: every batch takes longer than the test's ``claim_idle_ms``."""
+
+    def score_batch(
+        self, comments: Sequence[CommentText], history: Sequence[Sequence[Signal]] | None = None
+    ) -> list[Scores]:
+        time.sleep(1.5)
+        return super().score_batch(comments, history)
+
+
+class CountingPipeline(ScoringPipeline):
+    """The real pipeline, counting the comments it scores."""
+
+    scored: int = 0
+
+    def score_batch(
+        self, comments: Sequence[CommentText], history: Sequence[Sequence[Signal]] | None = None
+    ) -> list[Scores]:
+        self.scored += len(comments)
+        return super().score_batch(comments, history)
+
+
+async def test_a_batch_slower_than_claim_idle_stays_with_its_worker(client: Any, wsettings: Settings) -> None:
+    """A live worker keeps its batch claimed: a peer polling for stale entries takes none of it."""
+    settings = wsettings.with_(claim_idle_ms=400, batch_size=32)
+    real = ScoringPipeline.from_settings(settings)
+    ids = await post_many(client, 20, site_headers())
+    keys = Keys(settings.stream_prefix)
+    redis = aioredis.Redis.from_url(settings.redis_url or "", decode_responses=True)
+    slow = await _run_worker(settings, SlowPipeline(real.toxicity, real.spam), "slow")
+    for _ in range(500):  # until the slow worker holds the whole batch
+        with contextlib.suppress(ResponseError):  # NOGROUP until the worker has created the group
+            consumers = await redis.xinfo_consumers(keys.stream, keys.group)
+            if {c["name"]: c["pending"] for c in consumers}.get("slow") == len(ids):
+                break
+        await asyncio.sleep(0.01)
+    peer_pipeline = CountingPipeline(real.toxicity, real.spam)
+    peer = await _run_worker(settings, peer_pipeline, "peer")
+    statuses = await wait_decided(settings, ids, 60)
+    await _stop(*peer)
+    await _stop(*slow)
+    await redis.aclose()
+    assert all(s in {"published", "held"} for s in statuses.values()), statuses
+    assert peer_pipeline.scored == 0
 
 
 async def test_sigkilled_worker_in_mid_batch_loses_nothing(

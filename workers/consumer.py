@@ -4,19 +4,22 @@ Delivery is at least once. A message is acknowledged only after its decision is 
 already decided: the fenced store makes redelivery a no-op). Every processing attempt is counted in
 Redis; a message that reaches ``max_deliveries`` goes to the dead-letter stream and its comment is held
 with ``scoring_failed``. Entries idle past ``claim_idle_ms`` (a worker died or stalled) are reclaimed
-with XAUTOCLAIM by any worker. On stop, the current batch finishes; unread or unfinished entries stay
+with XAUTOCLAIM by any worker; a worker keeps the entries of the batch in hand claimed (XCLAIM JUSTID)
+so a slow batch is not taken from it. On stop, the current batch finishes; unread or unfinished entries stay
 in the group's pending list for the others.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
+from collections.abc import AsyncIterator
 from concurrent.futures import Executor
 from dataclasses import dataclass, replace
 
 from redis.asyncio import Redis
-from redis.exceptions import ResponseError
+from redis.exceptions import RedisError, ResponseError
 
 from service.keys import Keys
 from service.logs import get_logger
@@ -143,8 +146,35 @@ class Worker:
         if not messages:
             messages = await self._read_new()
         if messages:
-            await self.handle(messages)
+            async with self._keep_claimed([mid for mid, _ in messages]):
+                await self.handle(messages)
         await self._maybe_trim()
+
+    @contextlib.asynccontextmanager
+    async def _keep_claimed(self, message_ids: list[str]) -> AsyncIterator[None]:
+        """While a batch is in hand, reset its entries' idle time every third of ``claim_idle_ms``, so
+        a long batch (large batches of long comments, a slow machine) is not reclaimed and scored again
+        by a peer; a stalled or dead worker stops refreshing, and its entries go to the others. An entry
+        a peer took over meanwhile (idle under half the interval) is left to it."""
+        interval_s = self.settings.claim_idle_ms / 3000
+
+        async def refresh() -> None:
+            while True:
+                await asyncio.sleep(interval_s)
+                try:
+                    await self.redis.xclaim(
+                        self.keys.stream, self.keys.group, self.name, int(interval_s * 500),
+                        message_ids, justid=True,
+                    )  # fmt: skip
+                except (RedisError, OSError) as exc:
+                    log.warning("claim_refresh_failed", worker=self.name, error=type(exc).__name__)
+
+        task = asyncio.create_task(refresh(), name="keep-claimed")
+        try:
+            yield
+        finally:
+            task.cancel()
+            await asyncio.gather(task, return_exceptions=True)
 
     async def _claim_stale(self) -> list[tuple[str, dict[str, str]]]:
         now = time.monotonic()
