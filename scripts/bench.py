@@ -50,7 +50,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--connections", type=int, help="intake load connections (default 64; quick 32)")
     parser.add_argument("--wrk-threads", type=int, default=1)
     parser.add_argument("--seconds", type=int, help="seconds per intake row (default 5; quick 1)")
-    parser.add_argument("--comments", type=int, help="comments for the worker run (default 1024; quick 64)")
+    parser.add_argument("--comments", type=int, help="comments for the worker run (default 4096; quick 64)")
     parser.add_argument("--latency-seconds", type=float, help="paced phase length (default 20; quick 2)")
     parser.add_argument(
         "--worker-processes", type=int, help="`commentmod worker --processes` (default: one per core)"
@@ -70,10 +70,10 @@ def make_plan(args: argparse.Namespace) -> Plan:
         warmup_seconds=0 if quick else 1,
         connections=args.connections or (32 if quick else 64),
         wrk_threads=args.wrk_threads,
-        comments=args.comments or (64 if quick else 1024),
+        comments=args.comments or (64 if quick else 4096),
         latency_seconds=args.latency_seconds or (2.0 if quick else 20.0),
         rate=args.rate,
-        batch_size=int(os.environ.get("COMMENTMOD_BATCH_SIZE", "32")),
+        batch_size=int(os.environ.get("COMMENTMOD_BATCH_SIZE", "256")),
         worker_processes=args.worker_processes or len(os.sched_getaffinity(0)),
     )
 

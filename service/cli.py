@@ -69,7 +69,7 @@ def _add_serving(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-
     )
     worker.set_defaults(func=_cmd_worker)
     score = sub.add_parser("score", help="JSON lines on stdin -> verdicts on stdout, no Redis")
-    score.add_argument("--batch-size", type=int, default=64)
+    score.add_argument("--batch-size", type=int, default=256)
     score.set_defaults(func=_cmd_score)
     dead = sub.add_parser("deadletters", help="list or re-queue dead-lettered comments")
     dead.add_argument("action", choices=["list", "requeue"])

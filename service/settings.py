@@ -84,7 +84,7 @@ class Settings:
     redis_fsync: str = "always"
     # Queue and workers.
     stream_prefix: str = "cm"
-    batch_size: int = 32
+    batch_size: int = 256  # a backlog is read 256 at a time: length-sorted batches pad less (make bench)
     block_ms: int = 1000
     claim_idle_ms: int = 30_000
     max_deliveries: int = 3

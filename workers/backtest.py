@@ -65,7 +65,7 @@ def _flush(pipeline: ScoringPipeline, settings: Settings, batch: list[CommentTex
     batch.clear()
 
 
-def score_stream(settings: Settings, lines: Iterable[str], out: IO[str], batch_size: int = 64) -> int:
+def score_stream(settings: Settings, lines: Iterable[str], out: IO[str], batch_size: int = 256) -> int:
     """Score every line; bad lines get an error line, the rest a verdict line, in input order."""
     pipeline = ScoringPipeline.from_settings(settings)
     batch: list[CommentText] = []

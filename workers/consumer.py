@@ -219,6 +219,8 @@ class Worker:
         context = {w.job.message_id: c for w, c in zip(work, contexts, strict=True)}
         verdicts = [decide(scores, *context[item.job.message_id]) for item, scores in scored]
         verdicts = await self._explain([item for item, _ in scored], verdicts)
+        if work:
+            await asyncio.get_running_loop().run_in_executor(self.executor, self.pipeline.release_memory)
         await self._store(scored, verdicts, scoring_ms / max(len(work), 1))
         done += [item.job for item, _ in scored]
         for item, error in failed:
