@@ -255,7 +255,9 @@ RAW_SPECIAL = {
     "absolute-form to another host": {200},
     "CONNECT": {404},
     "only CRLFs": {0},
-    "chunk size huge": {0},
+    # The body never completes: still waited on, or cut off with 408 by request_timeout_s (3 s here,
+    # as long as the client waits): a race on a loaded machine, both answers are right.
+    "chunk size huge": {0, 408},
 }
 HOST = b"Host: 127.0.0.1\r\n"
 
