@@ -13,7 +13,7 @@ from typing import Any
 
 PREFIX = "COMMENTMOD_"
 
-DEFAULT_THRESHOLDS: dict[str, float] = {"toxicity": 0.43, "spam": 0.9}
+DEFAULT_THRESHOLDS: dict[str, float] = {"toxicity": 0.44, "spam": 0.9}
 
 
 class SettingsError(ValueError):
