@@ -1,5 +1,6 @@
-"""Workers, latency and memory: N comments posted, then one worker timed against the raw model; then a
-steady paced load for decision latency; RSS of the API and the worker; Redis bytes per comment."""
+"""Workers, latency and memory: N comments posted, then `worker --processes P` timed against the raw
+model (see benchkit.raw); then a steady paced load for decision latency; RSS of the API and of each
+worker process; Redis bytes per comment."""
 
 from __future__ import annotations
 
