@@ -149,21 +149,31 @@ def run_workers(settings: Settings, processes: int = 1) -> int:
     settings = settings.with_(redis_url=resolve_redis_url(settings))
     if processes <= 1:
         return run_worker(settings)
-    name = settings.worker_name or default_worker_name()
-    threads = settings.torch_threads or max(1, len(os.sched_getaffinity(0)) // processes)
+    names = worker_names(settings.worker_name or default_worker_name(), processes)
+    threads = settings.torch_threads or threads_per_worker(processes)
     command = [sys.executable, "-m", "service.cli", "worker", "--processes", "1"]
     children = []
-    for i in range(processes):
+    for i, name in enumerate(names):
         port = settings.metrics_port + i if settings.metrics_port else 0
         env = child_env(
             redis_url=settings.redis_url or "",
             data_dir=str(settings.data_dir),
-            worker_name=f"{name}-{i + 1}",
+            worker_name=name,
             torch_threads=str(threads),
             metrics_port=str(port),
         )
         children.append(subprocess.Popen(command, env=env))
     return _wait_children(children)
+
+
+def worker_names(name: str, processes: int) -> list[str]:
+    """The consumer names of ``worker --processes N``: the name itself for one, ``<name>-1`` ... else."""
+    return [name] if processes <= 1 else [f"{name}-{i + 1}" for i in range(processes)]
+
+
+def threads_per_worker(processes: int) -> int:
+    """Torch threads each of ``processes`` worker processes gets by default: its share of the cores."""
+    return max(1, len(os.sched_getaffinity(0)) // processes)
 
 
 def _wait_children(children: list[subprocess.Popen[bytes]]) -> int:
@@ -182,11 +192,13 @@ def _wait_children(children: list[subprocess.Popen[bytes]]) -> int:
     signal.signal(signal.SIGTERM, forward)
     signal.signal(signal.SIGINT, forward)
     while not stopping:
-        failed = [child.returncode for child in children if child.poll() is not None]
-        if failed:
-            log.error("child_process_exited", status=failed[0], processes=len(children))
+        exited = next((child for child in children if child.poll() is not None), None)
+        if exited is not None:
+            log.error("child_process_exited", status=exited.returncode, processes=len(children))
             forward(signal.SIGTERM, None)
-            return max(1, *(abs(code) for code in failed), *(child.wait() for child in children))
+            for child in children:
+                child.wait()
+            return max(1, abs(exited.returncode))
         time.sleep(0.2)
     return max(child.wait() for child in children)
 

@@ -4,9 +4,9 @@ Delivery is at least once. A message is acknowledged only after its decision is 
 already decided: the fenced store makes redelivery a no-op). Every processing attempt is counted in
 Redis; a message that reaches ``max_deliveries`` goes to the dead-letter stream and its comment is held
 with ``scoring_failed``. Entries idle past ``claim_idle_ms`` (a worker died or stalled) are reclaimed
-with XAUTOCLAIM by any worker; a worker keeps the entries of the batch in hand claimed (XCLAIM JUSTID)
-so a slow batch is not taken from it. On stop, the current batch finishes; unread or unfinished entries stay
-in the group's pending list for the others.
+with XAUTOCLAIM by any worker; a worker keeps the entries of the batch in hand claimed (XCLAIM
+JUSTID), so a slow batch is not taken from it. On stop, the current batch finishes; unread or
+unfinished entries stay in the group's pending list for the others.
 """
 
 from __future__ import annotations
@@ -219,8 +219,6 @@ class Worker:
         context = {w.job.message_id: c for w, c in zip(work, contexts, strict=True)}
         verdicts = [decide(scores, *context[item.job.message_id]) for item, scores in scored]
         verdicts = await self._explain([item for item, _ in scored], verdicts)
-        if work:
-            await asyncio.get_running_loop().run_in_executor(self.executor, self.pipeline.release_memory)
         await self._store(scored, verdicts, scoring_ms / max(len(work), 1))
         done += [item.job for item, _ in scored]
         for item, error in failed:
@@ -230,6 +228,8 @@ class Worker:
             else:
                 log.warning("scoring_retry_later", comment_id=item.record.id, attempt=item.attempt)
         await self._ack(done)
+        if work:  # after the ack: the decisions need not wait for it
+            await asyncio.get_running_loop().run_in_executor(self.executor, self.pipeline.release_memory)
 
     async def _load(self, jobs: list[StreamJob]) -> tuple[list[Work], list[StreamJob]]:
         """Count this attempt and fetch each comment; sort out what needs no scoring."""

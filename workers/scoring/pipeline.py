@@ -66,8 +66,8 @@ class ScoringPipeline:
         self.spam.text_scores(texts)
 
     def release_memory(self) -> None:
-        """Hand the freed activations of a batch back to the OS. glibc keeps them in its heap: a worker
-        measured ~800 MB RSS after batches of 256 against ~490 MB trimmed, for ~12 ms per batch."""
+        """Hand the freed activations of a batch back to the OS. glibc keeps them in its heap: the model
+        alone measured ~800 MB RSS after batches of 256 against ~490 MB trimmed, for ~12 ms per batch."""
         self._trim()
 
     def explain(self, bodies: Sequence[str]) -> list[list[list[int]]]:
