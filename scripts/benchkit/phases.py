@@ -29,7 +29,7 @@ class Plan:
     comments: int  # worker throughput: comments posted before the worker starts
     latency_seconds: float
     rate: float  # comments per second in the latency phase
-    batch_size: int = 32
+    batch_size: int = 256  # COMMENTMOD_BATCH_SIZE
     worker_processes: int = 1  # `commentmod worker --processes`
 
 

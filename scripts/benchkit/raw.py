@@ -33,11 +33,15 @@ class RawModel:
     def measure(self, texts: list[str]) -> tuple[float, float]:
         """(comments per second, CPU seconds per comment of this process: all its threads)."""
         self.scorer.score(texts[:8])  # warm-up
+        seconds, cpu = self.timed(texts)
+        return len(texts) / seconds, cpu / len(texts)
+
+    def timed(self, texts: list[str]) -> tuple[float, float]:
+        """(wall seconds, CPU seconds of this process) to score ``texts`` in batches."""
         started, cpu = time.perf_counter(), time.process_time()
         for i in range(0, len(texts), self.batch_size):
             self.scorer.score(texts[i : i + self.batch_size])
-        cpu = time.process_time() - cpu
-        return len(texts) / (time.perf_counter() - started), cpu / len(texts)
+        return time.perf_counter() - started, time.process_time() - cpu
 
     def describe(self) -> dict[str, Any]:
         import torch
@@ -50,13 +54,11 @@ class RawModel:
 
 
 class RawPool:
-    """``parts`` child processes, one torch thread each (``threads``), each scoring texts[part::parts]."""
+    """``parts`` child processes with ``threads`` torch threads each, each scoring texts[part::parts]."""
 
     def __init__(
         self, procs: Procs, env: dict[str, str], texts: list[str], parts: int, batch_size: int, threads: int
     ) -> None:
-        self.parts = parts
-        self.threads = threads
         path = procs.log_dir / "raw-texts.json"
         path.write_text(json.dumps(texts), encoding="utf-8")
         env = {**env, "COMMENTMOD_TORCH_THREADS": str(threads)}
@@ -100,10 +102,7 @@ def _child(texts_json: Path, part: int, parts: int, batch_size: int) -> None:
     model.scorer.score(texts[:8])
     print("ready", flush=True)
     for _ in sys.stdin:
-        started, cpu = time.perf_counter(), time.process_time()
-        for i in range(0, len(texts), batch_size):
-            model.scorer.score(texts[i : i + batch_size])
-        seconds, cpu = time.perf_counter() - started, time.process_time() - cpu
+        seconds, cpu = model.timed(texts)
         print(json.dumps({"seconds": seconds, "cpu": cpu, "n": len(texts)}), flush=True)
 
 

@@ -5,7 +5,6 @@ worker process; Redis bytes per comment."""
 from __future__ import annotations
 
 import asyncio
-import os
 import shutil
 import subprocess
 import time
@@ -19,6 +18,7 @@ from benchkit.procs import RssSampler, cpu_seconds, python_cmd, start_redis
 from benchkit.raw import RawModel, RawPool
 from benchkit.texts import payload
 from service.keys import Keys
+from service.launcher import threads_per_worker, worker_names
 
 
 async def post_comments(
@@ -69,8 +69,6 @@ def wait_decided(
     The figures come from the stored timestamps, not from when a poll saw them, so the wait polls one
     cheap command (has the group been handed every entry, and acknowledged them all?) and reads the
     comments only then: a poll of thousands of HGETs costs CPU the measured worker shares."""
-    from service.keys import Keys
-
     keys = Keys(PREFIX)
     deadline = time.monotonic() + timeout_s
     left = list(ids)
@@ -94,7 +92,7 @@ def wait_decided(
     return {cid: (float(c), float(d)) for cid, (c, d) in zip(ids, pipe.execute(), strict=True)}
 
 
-def _group_busy(client: redis_sync.Redis, keys: Any) -> bool:
+def _group_busy(client: redis_sync.Redis, keys: Keys) -> bool:
     """The scoring group still has entries to read or to acknowledge."""
     last = client.xinfo_stream(keys.stream)["last-generated-id"]
     for group in client.xinfo_groups(keys.stream):
@@ -106,8 +104,6 @@ def _group_busy(client: redis_sync.Redis, keys: Any) -> bool:
 def trim_acknowledged(client: redis_sync.Redis) -> None:
     """Drop stream entries every group has acknowledged, as workers do every 30 s, so the memory
     deltas count what stays per comment (record, audit, indexes, history), not a transient entry."""
-    from service.keys import Keys
-
     stream = Keys(PREFIX).stream
     for group in client.xinfo_groups(stream):
         if int(group["pending"]) == 0:
@@ -154,8 +150,7 @@ def scoring_phase(ctx: Ctx) -> dict[str, Any]:
         trim_acknowledged(client)
         memory["decided"] = used_memory(client)
         with RssSampler(worker.pid, 0.2) as worker_rss:
-            out.update(paced_run(ctx, client, base, worker, api.pid, out["worker"]["rate"]))
-        memory["paced"] = out["latency"].pop("memory_before")
+            out.update(paced_run(ctx, client, base, worker, api.pid, out["worker"]["rate"], memory))
         out["redis"] = redis_figures(client, memory, len(ids), out["latency"]["comments"])
         out["worker_rss"] = max(out["worker"]["rss"], max(worker_rss.peak_by_pid.values(), default=0))
         ctx.procs.stop(worker, 30)
@@ -175,18 +170,19 @@ def timed_worker_run(
     parts = ctx.plan.worker_processes
     ctx.say("workers: raw model on the same texts, first of two")
     raw = RawModel(env, ctx.plan.batch_size)
-    threads = max(1, len(os.sched_getaffinity(0)) // parts)
+    threads = threads_per_worker(parts)
     pool = RawPool(ctx.procs, env, texts, parts, ctx.plan.batch_size, threads) if parts > 1 else None
     first = _raw_rates(raw, pool, texts)
     ctx.say(f"workers: starting `commentmod worker --processes {parts}`")
     launched = time.time()
     command = python_cmd("-m", "service.cli", "worker", "--processes", str(parts))
     worker = ctx.procs.start("worker", command, env)
-    names = ["bench-worker"] if parts == 1 else [f"bench-worker-{i + 1}" for i in range(parts)]
+    names = worker_names("bench-worker", parts)
     with RssSampler(worker.pid, 0.2) as rss:
         beats = _first_heartbeats(client, Keys(PREFIX).workers, names, worker, ctx)
         cpu_before = cpu_seconds(worker.pid)  # the model loads are behind it
-        times = wait_decided(client, ids, 120 + 3 * len(ids) / first["best"][0], worker, ctx, "worker")
+        timeout_s = 120 + 3 * len(ids) / max(rate for rate, _ in first.values())
+        times = wait_decided(client, ids, timeout_s, worker, ctx, "worker")
         cpu = cpu_seconds(worker.pid) - cpu_before
     ctx.say("workers: raw model again, second of two")
     last = _raw_rates(raw, pool, texts)
@@ -207,7 +203,6 @@ def _raw_rates(raw: RawModel, pool: RawPool | None, texts: list[str]) -> dict[st
     rates = {"in_process": raw.measure(texts)}
     if pool is not None:
         rates["pool"] = pool.measure(len(texts))
-    rates["best"] = max(rates.values())
     return rates
 
 
@@ -219,7 +214,7 @@ def _raw_summary(
     ways = {
         way: {"rate": (first[way][0] + last[way][0]) / 2, "first": first[way][0], "last": last[way][0],
               "cpu_s_per_comment": (first[way][1] + last[way][1]) / 2}
-        for way in first if way != "best"
+        for way in first
     }  # fmt: skip
     best = max(ways, key=lambda way: ways[way]["rate"])
     label = f"1 process x {described['torch_threads']} torch threads"
@@ -241,16 +236,18 @@ def _window_rate(times: dict[str, tuple[float, float]], beats: list[float]) -> d
 
 
 def paced_run(
-    ctx: Ctx, client: redis_sync.Redis, base: str, worker: Any, api_pid: int, worker_rate: float
-) -> dict[str, Any]:
-    """A steady open-loop load at ``plan.rate``: POST latency and POST-to-decision latency."""
+    ctx: Ctx, client: redis_sync.Redis, base: str, worker: Any, api_pid: int, worker_rate: float,
+    memory: dict[str, int],
+) -> dict[str, Any]:  # fmt: skip
+    """A steady open-loop load at ``plan.rate``: POST latency and POST-to-decision latency; Redis's
+    used memory just before it goes to ``memory["paced"]``."""
     plan = ctx.plan
     count = max(1, int(plan.latency_seconds * plan.rate))
     ctx.say(f"latency: {plan.rate:g} comments/s for {plan.latency_seconds:g} s")
     offset = plan.comments
     bodies = [payload(offset + i, ctx.texts[(offset + i) % len(ctx.texts)]) for i in range(count)]
     trim_acknowledged(client)  # the baseline must not include entries the trim below would remove
-    before = used_memory(client)
+    memory["paced"] = used_memory(client)
     with RssSampler(api_pid, 0.2) as api_rss:
         paced = asyncio.run(post_comments(base, bodies, rate=plan.rate))
         drain_s = 120 + 3 * count / worker_rate
@@ -261,7 +258,6 @@ def paced_run(
             "rate": plan.rate,
             "decision_ms": [(d - c) * 1000 for c, d in times.values()],
             "post_ms": [s * 1000 for _, s in paced],
-            "memory_before": before,
         },
         "api_rss_paced": api_rss.peak,
     }
