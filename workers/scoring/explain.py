@@ -11,7 +11,9 @@ text that score highest on their own are occluded in context (a piece is what fo
 word, so ``st.upid`` counts whole; stand-alone scores are a few tokens each and memoised in
 :class:`WordScores`). Settings chosen on the SemEval-2021 Task 5 trial split; on its test split this
 scores ~5 variants per text instead of ~33 and span F1 rose from 0.631 to 0.645 (model 5358dfba3800):
-context words whose removal happens to move the logit are no longer picked.
+context words whose removal happens to move the logit are no longer picked. Two candidate pieces
+instead of four (model 0fc3d0e38ff2): 3.0 texts scored per explained text instead of 4.7, span F1
+0.6494 against 0.6488 on test, 0.6330 against 0.6343 on trial (``scripts/eval_spans.py``).
 """
 
 from __future__ import annotations
@@ -25,7 +27,7 @@ from workers.scoring.normalize import fold_units
 
 WORD = re.compile(r"[^\W_]+(?:['’*@$][^\W_]+)*")  # words, keeping "don't" and "f*ck" whole
 MAX_WORDS = 120  # longer comments: only the first 120 words are candidates
-CANDIDATES = 4  # pieces of text whose words are occluded in context: the most toxic on their own
+CANDIDATES = 2  # pieces of text whose words are occluded in context: the most toxic on their own
 CANDIDATE_FLOOR = -2.5  # stand-alone logit a piece needs to be a candidate
 MAX_CANDIDATE_WORDS = 12
 RATIO = 0.5
