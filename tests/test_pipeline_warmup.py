@@ -25,7 +25,7 @@ def test_warm_up_changes_no_later_score(tmp_path: Path) -> None:
 
 
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="glibc's malloc_trim")
-def test_release_memory_hands_freed_heap_back_to_the_os(tmp_path: Path) -> None:
+def test_release_memory_hands_freed_heap_back_to_the_os_only_above_the_bound(tmp_path: Path) -> None:
     """What a batch freed (below glibc's mmap threshold, so kept in its heap) leaves the RSS."""
     build_tiny_checkpoint(tmp_path / "tiny")
     pipeline = ScoringPipeline.from_settings(Settings.from_env({}, toxicity_model=str(tmp_path / "tiny")))
@@ -33,5 +33,7 @@ def test_release_memory_hands_freed_heap_back_to_the_os(tmp_path: Path) -> None:
     blocks = [bytearray(100_000) for _ in range(2_000)]  # ~200 MB of heap chunks, touched
     del blocks[:-1]  # the last one pins the heap top: only malloc_trim can give the rest back
     before = process.memory_info().rss
-    pipeline.release_memory()
+    assert not pipeline.release_memory(above=before + 100_000_000)  # under the bound: kept for reuse
+    assert before - process.memory_info().rss < 50_000_000
+    assert pipeline.release_memory(above=before - 100_000_000)
     assert before - process.memory_info().rss > 100_000_000
