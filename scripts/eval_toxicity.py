@@ -49,6 +49,18 @@ def threshold_for(scores: list[float], labels: list[int], hold: float = HOLD_HEA
     }
 
 
+def at_threshold(scores: list[float], labels: list[int], threshold: float) -> dict[str, float]:
+    """Share of negatives held, precision and recall when ``score >= threshold`` holds."""
+    held = [y for s, y in zip(scores, labels, strict=True) if s >= threshold]
+    negatives = len(labels) - sum(labels)
+    return {
+        "threshold": threshold,
+        "healthy_held": (len(held) - sum(held)) / negatives if negatives else 0.0,
+        "precision": sum(held) / len(held) if held else 0.0,
+        "recall": sum(held) / sum(labels) if sum(labels) else 0.0,
+    }
+
+
 def _metrics(scores: list[float], labels: list[int]) -> dict[str, float]:
     from sklearn.metrics import average_precision_score, roc_auc_score
 
@@ -60,7 +72,7 @@ def _metrics(scores: list[float], labels: list[int]) -> dict[str, float]:
     }
 
 
-def evaluate(scorer: Any, data: Path, batch_size: int) -> dict[str, Any]:
+def evaluate(scorer: Any, data: Path, batch_size: int, threshold: float) -> dict[str, Any]:
     ucc = _rows(data / UCC)
     texts = [r["comment"] for r in ucc]
     started, cpu_started = time.perf_counter(), time.process_time()
@@ -82,6 +94,9 @@ def evaluate(scorer: Any, data: Path, batch_size: int) -> dict[str, Any]:
         "ucc_hostile_or_antagonize": _metrics(tox, hostile),
         "olid_test": _metrics(olid_scores, [int(r["label_binary"] == "1") for r in olid]),
         "threshold_5pct_healthy": {k: round(v, 4) for k, v in cut.items()},
+        "at_configured_threshold": {
+            k: round(v, 4) for k, v in at_threshold(tox, unhealthy, threshold).items()
+        },
         "throughput_comments_per_s": round(len(texts) / elapsed, 1),
         # CPU time is less sensitive to other processes on a shared machine: comments per second if
         # the process had all its torch threads' cores to itself.
@@ -112,7 +127,7 @@ def main(argv: list[str] | None = None) -> int:
 
     settings = Settings(toxicity_model=args.model, models_dir=args.models_dir, torch_threads=args.threads)
     scorer = ToxicityScorer.from_settings(settings, quantize=not args.fp32)
-    result = evaluate(scorer, args.data, args.batch_size)
+    result = evaluate(scorer, args.data, args.batch_size, settings.thresholds["toxicity"])
     result["data"] = str(args.data)
     print(json.dumps(result, indent=2))
     if args.json_out:
