@@ -9,7 +9,7 @@ import pytest
 from service.settings import Settings
 from workers.scoring.normalize import fold
 from workers.scoring.testing import build_tiny_checkpoint
-from workers.scoring.toxicity import MAX_WINDOWS, ToxicityScorer, _batches
+from workers.scoring.toxicity import BATCH_TOKENS, MAX_WINDOWS, ToxicityScorer, _batches
 
 
 @pytest.fixture(scope="module")
@@ -87,12 +87,25 @@ def test_windows_take_the_max(scorer: ToxicityScorer) -> None:
         assert whole[label] == pytest.approx(max(p[label] for p in parts), abs=1e-4)
 
 
+def test_long_texts_score_without_the_tokenizer_length_warning(
+    tiny: Path, capfd: pytest.CaptureFixture[str], caplog: pytest.LogCaptureFixture
+) -> None:
+    """The windows handle texts past the model's limit; the tokenizer must not print (outside the JSON
+    logs) that such a text "will result in indexing errors"."""
+    settings = Settings(toxicity_model=str(tiny), models_dir=tiny / "models", max_tokens=32, torch_threads=1)
+    fresh = ToxicityScorer.from_settings(settings, quantize=False)  # the tokenizer warns once per instance
+    assert fresh.tokenizer.model_max_length < 900
+    fresh.score(["word " * 900])
+    out, err = capfd.readouterr()
+    assert "maximum sequence length" not in out + err + caplog.text
+
+
 def test_batches_respect_the_token_budget() -> None:
     windows = [[1] * n for n in [3, 5, 128, 128, 7] * 40]
     order = sorted(range(len(windows)), key=lambda k: len(windows[k]))
     batches = _batches(order, windows)
     assert sorted(k for b in batches for k in b) == list(range(len(windows)))
-    assert all(len(b) * max(len(windows[k]) for k in b) <= 4096 for b in batches)
+    assert all(len(b) * max(len(windows[k]) for k in b) <= BATCH_TOKENS for b in batches)
 
 
 def test_quantized_by_default(tiny: Path) -> None:

@@ -122,7 +122,10 @@ class ToxicityScorer:
 
     def windows(self, text: str) -> list[list[int]]:
         """Token id windows (with special tokens) covering the folded ``text``."""
-        ids: list[int] = self.tokenizer(fold(text), add_special_tokens=False, truncation=False)["input_ids"]
+        # verbose=False: no "longer than the maximum sequence length" warning; the windows handle that.
+        ids: list[int] = self.tokenizer(
+            fold(text), add_special_tokens=False, truncation=False, verbose=False
+        )["input_ids"]
         starts = list(range(0, max(1, len(ids) - self.window + self.stride), self.stride))
         starts = [s for s in starts if s == 0 or s + self.window - self.stride < len(ids)]
         if len(starts) > MAX_WINDOWS:
