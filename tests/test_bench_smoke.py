@@ -75,3 +75,34 @@ def test_bench_quick_prints_every_row(tmp_path: Path) -> None:
         if str(work) in " ".join(p.info["cmdline"] or [])
     ]
     assert leftovers == []
+
+
+PHASES = (
+    "model passes (decisions)",
+    "explanations",
+    "spam text model",
+    "rest of score_batch",
+    "heap trim",
+    "event loop",
+)
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(300)
+def test_profile_worker_splits_the_worker_cpu_into_phases() -> None:
+    """`scripts/profile_worker.py` (where the README's per-phase figures come from) decides every comment
+    and prints one row per phase plus the total; its redis-server is gone afterwards."""
+    done = subprocess.run(
+        [sys.executable, "scripts/profile_worker.py", "--comments", "48"],
+        cwd=ROOT, capture_output=True, text=True, timeout=280,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    lines = done.stdout.splitlines()
+    decided = re.match(r"48 comments \((?P<counts>[^)]*)\); raw model", lines[0])
+    assert decided, lines[0]
+    counts = {status: int(n) for n, status in (part.split() for part in decided["counts"].split(", "))}
+    assert set(counts) <= {"published", "held"} and sum(counts.values()) == 48, counts
+    shown = {line[:28].strip(): float(line[28:].split()[0]) for line in lines[2:]}
+    assert list(shown) == [*PHASES, "worker in all"]
+    assert shown["model passes (decisions)"] > 0 and shown["event loop"] > 0
+    assert shown["worker in all"] == pytest.approx(sum(shown[p] for p in PHASES), abs=0.01)

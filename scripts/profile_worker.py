@@ -1,0 +1,174 @@
+"""Where one worker's CPU goes, per comment: the model's own passes, explanations, the spam text model,
+the heap trim, and the event loop (Redis round trips, spam history, rules, JSON, decisions).
+
+    python scripts/profile_worker.py                    # 4,096 bench comments
+    python scripts/profile_worker.py --comments 1024
+
+It starts a private redis-server (no persistence), writes the comments through the intake's own
+``Enqueuer`` (the fields ``make bench`` posts), then runs one ``Worker`` in this process on them batch
+by batch with 1 torch thread (as in ``make bench``), timing each phase with the CPU time of the
+thread that ran it. The raw model (``score`` alone
+on the same texts, in the same batch size) is timed first, so the table says what the worker adds.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import sys
+import tempfile
+import time
+import uuid
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from benchkit.procs import Procs, start_redis
+from benchkit.texts import synthetic_comments
+
+from service.app import redis_client
+from service.keys import Keys
+from service.logs import configure_logging
+from service.models import CommentFields
+from service.queue import Enqueuer, EnqueueRequest
+from service.settings import Settings
+from workers.consumer import Worker
+from workers.scoring.pipeline import ScoringPipeline
+
+
+class PhaseClock:
+    """Thread CPU seconds spent inside wrapped callables, by phase name."""
+
+    def __init__(self) -> None:
+        self.seconds: dict[str, float] = {}
+
+    def wrap(self, name: str, fn: Callable[..., Any]) -> Callable[..., Any]:
+        def timed(*args: Any, **kwargs: Any) -> Any:
+            started = time.thread_time()
+            try:
+                return fn(*args, **kwargs)
+            finally:
+                self.seconds[name] = self.seconds.get(name, 0.0) + time.thread_time() - started
+
+        return timed
+
+
+async def enqueue(settings: Settings, texts: list[str]) -> list[str]:
+    redis = redis_client(settings.redis_url or "", 10)
+    enqueuer = Enqueuer(redis, Keys(settings.stream_prefix), 10)
+    await enqueuer.start()
+    requests = [
+        EnqueueRequest(
+            uuid.uuid4().hex, "bench",
+            CommentFields(name=f"Reader {i}", email=f"reader{i}@example.org", body=body,
+                          thread=f"https://news.example/a/{i % 50}", ip=f"203.0.113.{i % 250 + 1}"),
+            time.time(), f"profile-{i}",
+        )
+        for i, body in enumerate(texts)
+    ]  # fmt: skip
+    await asyncio.gather(*(enqueuer.enqueue(r) for r in requests))
+    await enqueuer.close()
+    await redis.aclose()
+    return [r.comment_id for r in requests]
+
+
+def raw_seconds(pipeline: ScoringPipeline, texts: list[str], batch: int) -> float:
+    started = time.thread_time()
+    for i in range(0, len(texts), batch):
+        pipeline.toxicity.score(texts[i : i + batch])
+    return time.thread_time() - started
+
+
+async def run_worker(
+    settings: Settings, pipeline: ScoringPipeline, ids: list[str]
+) -> tuple[float, dict[str, int]]:
+    """Every queued comment through ``Worker.handle``; (event-loop thread CPU seconds, count by status)."""
+    redis = redis_client(settings.redis_url or "", 10)
+    with ThreadPoolExecutor(max_workers=1) as executor:
+        worker = Worker(settings, redis, pipeline, executor, "profile")
+        await worker.ensure_group()
+        started = time.thread_time()
+        while messages := await worker._read_new():
+            await worker.handle(messages)
+        loop_seconds = time.thread_time() - started
+    async with redis.pipeline(transaction=False) as pipe:
+        for comment_id in ids:
+            pipe.hget(worker.keys.comment(comment_id), "status")
+        statuses = await pipe.execute()
+    await redis.aclose()
+    return loop_seconds, {s: statuses.count(s) for s in sorted(set(map(str, statuses)))}
+
+
+def instrument(pipeline: ScoringPipeline, clock: PhaseClock) -> None:
+    """Time the pipeline's parts; the model passes that explanations make are counted as theirs."""
+    seconds = clock.seconds
+    pipeline.toxicity.score = clock.wrap("model", pipeline.toxicity.score)  # type: ignore[method-assign]
+    pipeline.spam.text_scores = clock.wrap("spam text model", pipeline.spam.text_scores)  # type: ignore[method-assign]
+    pipeline.score_batch = clock.wrap("score_batch", pipeline.score_batch)  # type: ignore[method-assign]
+    pipeline.release_memory = clock.wrap("heap trim", pipeline.release_memory)  # type: ignore[method-assign]
+    explain = clock.wrap("explanations", pipeline.explain)
+
+    def explain_counting_its_model_time(bodies: Any) -> Any:
+        before = seconds.get("model", 0.0)
+        try:
+            return explain(bodies)
+        finally:
+            seconds["model in explanations"] = (
+                seconds.get("model in explanations", 0.0) + seconds.get("model", 0.0) - before
+            )
+
+    pipeline.explain = explain_counting_its_model_time  # type: ignore[method-assign]
+
+
+def report(n: int, raw: float, loop: float, statuses: dict[str, int], clock: PhaseClock) -> None:
+    s = clock.seconds
+    decisions = s.get("model", 0.0) - s.get("model in explanations", 0.0)
+    rows = {
+        "model passes (decisions)": decisions,
+        "explanations": s.get("explanations", 0.0),
+        "spam text model": s.get("spam text model", 0.0),
+        "rest of score_batch": s.get("score_batch", 0.0) - decisions - s.get("spam text model", 0.0),
+        "heap trim": s.get("heap trim", 0.0),
+        "event loop": loop,
+    }
+    total = sum(rows.values())
+    counts = ", ".join(f"{count} {status}" for status, count in statuses.items())
+    print(f"{n} comments ({counts}); raw model {raw / n * 1000:.3f} ms CPU per comment (1 torch thread)")
+    print(f"{'phase':28} {'ms CPU/comment':>15} {'share':>7}")
+    for name, value in rows.items():
+        print(f"{name:28} {value / n * 1000:15.3f} {value / total:7.1%}")
+    print(f"{'worker in all':28} {total / n * 1000:15.3f}   raw / worker = {raw / total:.1%}")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--comments", type=int, default=4096)
+    parser.add_argument("--seed", type=int, default=7, help="synthetic comments' seed (the bench's: 7)")
+    args = parser.parse_args(argv)
+    texts = synthetic_comments(args.comments, seed=args.seed)
+    with tempfile.TemporaryDirectory() as folder:
+        procs = Procs(Path(folder))
+        try:
+            _, url = start_redis(procs, Path(folder) / "redis", "no", "redis")
+            env = {"COMMENTMOD_REDIS_URL": url, "COMMENTMOD_BLOCK_MS": "20"}
+            settings = Settings.from_env(env, torch_threads=1)  # thread CPU time sees every op
+            configure_logging("json", "warning")  # as the bench runs its workers
+            ids = asyncio.run(enqueue(settings, texts))
+            pipeline = ScoringPipeline.from_settings(settings)
+            pipeline.warm_up()
+            raw = raw_seconds(pipeline, texts, settings.batch_size)
+            clock = PhaseClock()
+            instrument(pipeline, clock)
+            loop, statuses = asyncio.run(run_worker(settings, pipeline, ids))
+        finally:
+            procs.stop_all()
+    report(len(texts), raw, loop, statuses, clock)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
