@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import hashlib
 import shutil
 import time
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from workers.scoring.spam import (
@@ -13,6 +15,7 @@ from workers.scoring.spam import (
     MANIFEST,
     SpamScorer,
     featurise,
+    featurise_many,
     find_links,
     load_model,
     normalise,
@@ -147,6 +150,35 @@ def test_features_are_deterministic() -> None:
     a_idx, a_val = featurise(SPAM)
     b_idx, b_val = featurise(SPAM)
     assert a_idx.tolist() == b_idx.tolist() and a_val.tolist() == b_val.tolist()
+
+
+def test_features_of_a_batch_are_each_texts_own() -> None:
+    """The batch hashes every text's byte n-grams in one array: none may span two texts, and each row
+    must be what the text alone gives (the weights were trained on exactly these features)."""
+    texts = [SPAM, "", "ab", NEWS, "ÿ€😀" * 40, "x" * 5000, "<b>hi</b> &amp; www.example.com", "a"]
+    indptr, indices, data = featurise_many(texts)
+    assert len(indptr) == len(texts) + 1
+    for i, text in enumerate(texts):
+        alone_idx, alone_val = featurise(text)
+        assert indices[indptr[i] : indptr[i + 1]].tolist() == alone_idx.tolist()
+        assert data[indptr[i] : indptr[i + 1]].tolist() == alone_val.tolist()
+        assert np.all(np.diff(alone_idx) > 0) and np.isclose(float(np.dot(alone_val, alone_val)), 1.0)
+    assert featurise_many([])[0].tolist() == [0]
+
+
+def test_features_are_the_ones_the_shipped_weights_were_trained_on() -> None:
+    """A digest of the features of a few texts, taken with the per-text implementation the shipped spam
+    weights were trained with (before the batched one): any change to the features changes it."""
+    texts = [
+        "Check out my channel http://bit.ly/x FREE iPhone!!!", "", "The council's budget vote was close.",
+        "ÿ€😀" * 40, "<b>hi</b> &amp; www.example.com",
+    ]  # fmt: skip
+    digest = hashlib.sha256()
+    for text in texts:
+        indices, values = featurise(text)
+        digest.update(indices.astype("<i8").tobytes())
+        digest.update(values.astype("<f4").tobytes())
+    assert digest.hexdigest() == "ffbd435013bb5b64fbc653deff8e2634a21785d73865dc1bf828b4cc35dce9ef"
 
 
 def test_manifest_checks_weights(tmp_path: Path) -> None:
