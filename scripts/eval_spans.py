@@ -32,10 +32,20 @@ def load(data: Path, split: str, limit: int) -> list[tuple[set[int], str]]:
     return rows[:limit] if limit else rows
 
 
-def drops_for(scorer: ToxicityScorer, texts: list[str]) -> list[tuple[list[tuple[int, int]], list[float]]]:
-    """The worker's occlusion drops, one text at a time (as held comments come), one word cache."""
+def drops_for(
+    scorer: ToxicityScorer, texts: list[str], batch: int
+) -> list[tuple[list[tuple[int, int]], list[float]]]:
+    """The worker's occlusion drops: each text's decision score from batches of ``batch`` (the worker's
+    ``COMMENTMOD_BATCH_SIZE``) is the base, then its variants one text at a time (as held comments
+    come), one word cache."""
+    bases = [
+        row["toxicity"] for i in range(0, len(texts), batch) for row in scorer.score(texts[i : i + batch])
+    ]
     words = WordScores()
-    return [occlusion_drops(scorer, [text], words)[0] for text in texts]
+    return [
+        occlusion_drops(scorer, [text], words, bases=[base])[0]
+        for text, base in zip(texts, bases, strict=True)
+    ]
 
 
 def mean_f1(rows: list[tuple[set[int], str]], drops: list, ratio: float, min_drop: float) -> float:
@@ -55,9 +65,10 @@ def main() -> int:
     parser.add_argument("--grid", action="store_true", help="print F1 over a grid of RATIO and MIN_DROP")
     args = parser.parse_args()
     rows = load(args.data, args.split, args.limit)
-    scorer = ToxicityScorer.from_settings(Settings.from_env({}, torch_threads=2))
+    settings = Settings.from_env({}, torch_threads=2)
+    scorer = ToxicityScorer.from_settings(settings)
     started = time.perf_counter()
-    drops = drops_for(scorer, [text for _, text in rows])
+    drops = drops_for(scorer, [text for _, text in rows], settings.batch_size)
     seconds = time.perf_counter() - started
     print(f"split={args.split} texts={len(rows)} model={scorer.name}@{scorer.version} seconds={seconds:.0f}")
     print(f"span F1 (RATIO={RATIO}, MIN_DROP={MIN_DROP}): {mean_f1(rows, drops, RATIO, MIN_DROP):.4f}")

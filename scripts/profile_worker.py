@@ -112,10 +112,10 @@ def instrument(pipeline: ScoringPipeline, clock: PhaseClock) -> None:
     pipeline.release_memory = clock.wrap("heap trim", pipeline.release_memory)  # type: ignore[method-assign]
     explain = clock.wrap("explanations", pipeline.explain)
 
-    def explain_counting_its_model_time(bodies: Any) -> Any:
+    def explain_counting_its_model_time(*args: Any, **kwargs: Any) -> Any:
         before = seconds.get("model", 0.0)
         try:
-            return explain(bodies)
+            return explain(*args, **kwargs)
         finally:
             seconds["model in explanations"] = (
                 seconds.get("model in explanations", 0.0) + seconds.get("model", 0.0) - before

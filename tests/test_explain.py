@@ -82,3 +82,16 @@ def test_few_variants_per_text_and_word_scores_are_reused(scorer: Any) -> None:
     assert pieces == len(set(text.split())) and variants <= 1 + MAX_CANDIDATE_WORDS
     toxic_spans(counting, [text], words=cache)
     assert counting.calls[2:] == [variants]  # no piece scored twice
+
+
+def test_the_decisions_score_as_base_saves_scoring_the_text_again(scorer: Any) -> None:
+    """The worker passes each held comment's unrounded score: the text itself is not scored again, only
+    its variants, and the insult is still what the spans point at."""
+    text = "I read the whole report on the new bridge and you are a complete idiot."
+    (base,) = [row["toxicity"] for row in scorer.score([text])]
+    counting, cache = Counting(scorer), WordScores()
+    (own,) = toxic_spans(counting, [text], words=cache)
+    (reused,) = toxic_spans(counting, [text], words=cache, bases=[base])
+    _, with_text, without_text = counting.calls
+    assert without_text == with_text - 1
+    assert reused == own and any("idiot" in text[s:e] for s, e in reused)

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import time
 from collections.abc import AsyncIterator
 from concurrent.futures import Executor
@@ -218,7 +219,7 @@ class Worker:
             self.metrics.scoring.observe(scoring_ms / 1000)
         context = {w.job.message_id: c for w, c in zip(work, contexts, strict=True)}
         verdicts = [decide(scores, *context[item.job.message_id]) for item, scores in scored]
-        verdicts = await self._explain([item for item, _ in scored], verdicts)
+        verdicts = await self._explain(scored, verdicts)
         await self._store(scored, verdicts, scoring_ms / max(len(work), 1))
         done += [item.job for item, _ in scored]
         for item, error in failed:
@@ -288,16 +289,21 @@ class Worker:
                 failed.append((item, f"{type(exc).__name__}: {str(exc)[:200]}"))
         return ok, failed
 
-    async def _explain(self, items: list[Work], verdicts: list[Verdict]) -> list[Verdict]:
+    async def _explain(self, scored: list[tuple[Work, Scores]], verdicts: list[Verdict]) -> list[Verdict]:
         """Every verdict with a toxicity reason (held, or rejected by a rule or a ban): add the character
-        spans that drove the score (a few small model batches)."""
+        spans that drove the score (a few small model batches, starting from the decision's score)."""
         chosen = [i for i, v in enumerate(verdicts) if any(r.code == "toxicity" for r in v.reasons)]
         if not chosen:
             return verdicts
-        bodies = [items[i].record.fields.body for i in chosen]
+        bodies = [scored[i][0].record.fields.body for i in chosen]
+        known = [scored[i][1].toxicity for i in chosen]
+        bases = [b for b in known if b is not None]
         loop = asyncio.get_running_loop()
         try:
-            spans = await loop.run_in_executor(self.executor, self.pipeline.explain, bodies)
+            explain = functools.partial(
+                self.pipeline.explain, bodies, bases if len(bases) == len(known) else None
+            )
+            spans = await loop.run_in_executor(self.executor, explain)
         except Exception as exc:  # an explanation is a nicety: never let it block a decision
             log.warning("explain_failed", error=type(exc).__name__, count=len(chosen))
             return verdicts

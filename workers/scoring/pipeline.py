@@ -70,7 +70,8 @@ class ScoringPipeline:
             signals = [*self.spam.static_signals(comment), *(history[i] if history else ())]
             values = {label: round(float(v), 4) for label, v in toxicity[i].items()}
             values["spam"] = round(self.spam.combine(spam_text[i], signals), 4)
-            out.append(Scores(values=values, signals=tuple(signals), models=models))
+            raw = toxicity[i].get("toxicity")
+            out.append(Scores(values=values, signals=tuple(signals), models=models, toxicity=raw))
         return out
 
     def warm_up(self) -> None:
@@ -90,6 +91,7 @@ class ScoringPipeline:
         self._trim()
         return True
 
-    def explain(self, bodies: Sequence[str]) -> list[list[list[int]]]:
-        """Toxic spans per body (character offsets), for comments held for toxicity."""
-        return toxic_spans(self.toxicity, bodies, words=self.words)
+    def explain(self, bodies: Sequence[str], bases: Sequence[float] | None = None) -> list[list[list[int]]]:
+        """Toxic spans per body (character offsets), for comments held for toxicity; ``bases``: their
+        decisions' unrounded toxicity probabilities (each body is then not scored again)."""
+        return toxic_spans(self.toxicity, bodies, words=self.words, bases=bases)

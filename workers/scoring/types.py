@@ -56,3 +56,4 @@ class Scores:
     values: dict[str, float]
     signals: tuple[Signal, ...] = ()
     models: dict[str, str] = field(default_factory=dict)
+    toxicity: float | None = None  # the model's probability unrounded: explanations start from it
