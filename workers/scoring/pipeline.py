@@ -14,7 +14,7 @@ from workers.scoring.toxicity import ToxicityScorer
 from workers.scoring.types import CommentText, Scores, Signal
 
 # Trim the heap only above this resident size. Trimming after every batch of 256 cost ~12 ms plus
-# ~85 ms of page faults when the next batch touched the memory again (~20 % of the model's time);
+# ~85 ms of page faults when the next batch touched the memory again (~14 % of the model's time);
 # with passes of 256 tokens a worker levels off near 640 MB untrimmed (``make bench``).
 TRIM_ABOVE_BYTES = 768 * 2**20
 
