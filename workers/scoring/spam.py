@@ -147,9 +147,10 @@ def _caps_feature(text: str) -> str:
 FEATURISE_CHUNK = 256  # texts whose byte n-grams are hashed in one array (bounded memory in training)
 
 
-def _ngram_hashes(data: np.ndarray, mask: int) -> tuple[np.ndarray, np.ndarray]:
-    """Hashes of every byte 3-, 4- and 5-gram of ``data`` (uint64 bytes) and each one's start offset."""
-    hashes, starts = [], []
+def _ngram_hashes(data: np.ndarray, mask: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Hashes of every byte 3-, 4- and 5-gram of ``data`` (uint64 bytes), with each one's start and
+    end offsets."""
+    hashes, starts, stops = [], [], []
     with np.errstate(over="ignore"):
         for n in (3, 4, 5):
             if len(data) < n:
@@ -161,10 +162,11 @@ def _ngram_hashes(data: np.ndarray, mask: int) -> tuple[np.ndarray, np.ndarray]:
             h *= np.uint64(0xBF58476D1CE4E5B9)
             h ^= h >> np.uint64(32)
             hashes.append(h & np.uint64(mask))
-            starts.append(np.arange(len(data) - n + 1, dtype=np.int64) + (n << 40))  # n kept for the ends
+            starts.append(np.arange(len(data) - n + 1, dtype=np.int64))
+            stops.append(starts[-1] + n)
     if not hashes:
-        return np.zeros(0, dtype=np.uint64), np.zeros(0, dtype=np.int64)
-    return np.concatenate(hashes), np.concatenate(starts)
+        return np.zeros(0, dtype=np.uint64), np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64)
+    return np.concatenate(hashes), np.concatenate(starts), np.concatenate(stops)
 
 
 def _lowered(text: str) -> tuple[str, str]:
@@ -209,10 +211,9 @@ def featurise_many(
     ]
     if not parts:
         return np.zeros(1, np.int64), np.zeros(0, np.int64), np.zeros(0, np.float32)
-    shifts = np.cumsum([0, *(int(p[0][-1]) for p in parts[:-1])])
-    indptr = np.concatenate([[0], *(p[0][1:] + shift for p, shift in zip(parts, shifts, strict=True))])
+    row_lengths = np.concatenate([np.diff(p[0]) for p in parts])
     return (
-        indptr.astype(np.int64),
+        np.concatenate([[0], np.cumsum(row_lengths)]).astype(np.int64),
         np.concatenate([p[1] for p in parts]),
         np.concatenate([p[2] for p in parts]),
     )
@@ -224,10 +225,10 @@ def _featurise_chunk(texts: list[str], dim_bits: int) -> tuple[np.ndarray, np.nd
     words = [_word_hashes(norm, lower, mask) for norm, lower in lowered]
     padded = [f" {lower} ".encode() for _, lower in lowered]
     ends = np.cumsum([len(p) for p in padded])
-    hashes, starts = _ngram_hashes(np.frombuffer(b"".join(padded), dtype=np.uint8).astype(np.uint64), mask)
-    offset, n = starts & ((1 << 40) - 1), starts >> 40
-    owner = np.searchsorted(ends, offset, side="right")  # the text each n-gram starts in
-    inside = offset + n <= ends[np.minimum(owner, len(ends) - 1)]  # and ends in the same text
+    data = np.frombuffer(b"".join(padded), dtype=np.uint8).astype(np.uint64)
+    hashes, starts, stops = _ngram_hashes(data, mask)
+    owner = np.searchsorted(ends, starts, side="right")  # the text each n-gram starts in
+    inside = stops <= ends[np.minimum(owner, len(ends) - 1)]  # and ends in the same text
     rows = np.concatenate([np.repeat(np.arange(len(words)), [len(w) for w in words]), owner[inside]])
     return _log_counts(rows, np.concatenate([*words, hashes[inside]]), len(words), dim_bits)
 
