@@ -39,14 +39,7 @@ def threshold_for(scores: list[float], labels: list[int], hold: float = HOLD_HEA
     allowed = int(hold * len(negatives))
     t = negatives[allowed] + 1e-6 if allowed < len(negatives) else 0.0  # just above the first not held
     t = round(t + 0.0005, 3)  # a round number that still satisfies the bound
-    held = [y for s, y in zip(scores, labels, strict=True) if s >= t]
-    positives = sum(labels)
-    return {
-        "threshold": t,
-        "precision": sum(held) / len(held) if held else 0.0,
-        "recall": sum(held) / positives if positives else 0.0,
-        "healthy_held": sum(1 for s in negatives if s >= t) / len(negatives),
-    }
+    return at_threshold(scores, labels, t)
 
 
 def at_threshold(scores: list[float], labels: list[int], threshold: float) -> dict[str, float]:
