@@ -163,10 +163,11 @@ class CompiledRules:
         self._regexes = [(re2.compile(b.pattern), b.action) for b in rules.banned if b.kind == "regex"]
         self._suspect = _word_alternation(list(rules.suspect))
         self._threads = frozenset(rules.premoderate_threads)
+        # Most sites set no patterns: then ``check`` pays for no folding.
+        self._patterns = any(self._words.values()) or bool(self._regexes) or self._suspect is not None
 
     def check(self, body: str, thread: str, link_count: int) -> list[RuleHit]:
-        patterns = any(self._words.values()) or self._regexes or self._suspect is not None
-        folded = fold(body) if patterns else body  # most sites set no patterns: no folding to pay for
+        folded = fold(body) if self._patterns else body
         hits: list[RuleHit] = []
         for action in ("reject", "hold"):
             words = self._words[action]
