@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import json
 import sys
 import tempfile
 import time
@@ -28,7 +29,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from benchkit.procs import Procs, start_redis
-from benchkit.texts import synthetic_comments
+from benchkit.texts import payload, synthetic_comments
 
 from service.app import redis_client
 from service.keys import Keys
@@ -61,15 +62,16 @@ async def enqueue(settings: Settings, texts: list[str]) -> list[str]:
     redis = redis_client(settings.redis_url or "", 10)
     enqueuer = Enqueuer(redis, Keys(settings.stream_prefix), 10)
     await enqueuer.start()
-    requests = [
+    requests = [  # the fields `make bench` posts
         EnqueueRequest(
-            uuid.uuid4().hex, "bench",
-            CommentFields(name=f"Reader {i}", email=f"reader{i}@example.org", body=body,
-                          thread=f"https://news.example/a/{i % 50}", ip=f"203.0.113.{i % 250 + 1}"),
-            time.time(), f"profile-{i}",
+            uuid.uuid4().hex,
+            "bench",
+            CommentFields(**json.loads(payload(i, body))),
+            time.time(),
+            f"profile-{i}",
         )
         for i, body in enumerate(texts)
-    ]  # fmt: skip
+    ]
     await asyncio.gather(*(enqueuer.enqueue(r) for r in requests))
     await enqueuer.close()
     await redis.aclose()
