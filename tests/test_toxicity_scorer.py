@@ -19,10 +19,14 @@ def tiny(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return folder
 
 
-@pytest.fixture(scope="module")
-def scorer(tiny: Path) -> ToxicityScorer:
+def tiny_scorer(tiny: Path) -> ToxicityScorer:
     settings = Settings(toxicity_model=str(tiny), models_dir=tiny / "models", max_tokens=32, torch_threads=1)
     return ToxicityScorer.from_settings(settings, quantize=False)  # exact arithmetic for these checks
+
+
+@pytest.fixture(scope="module")
+def scorer(tiny: Path) -> ToxicityScorer:
+    return tiny_scorer(tiny)
 
 
 def test_loads_through_detoxify(scorer: ToxicityScorer, tiny: Path) -> None:
@@ -92,8 +96,7 @@ def test_long_texts_score_without_the_tokenizer_length_warning(
 ) -> None:
     """The windows handle texts past the model's limit; the tokenizer must not print (outside the JSON
     logs) that such a text "will result in indexing errors"."""
-    settings = Settings(toxicity_model=str(tiny), models_dir=tiny / "models", max_tokens=32, torch_threads=1)
-    fresh = ToxicityScorer.from_settings(settings, quantize=False)  # the tokenizer warns once per instance
+    fresh = tiny_scorer(tiny)  # the tokenizer warns once per instance
     assert fresh.tokenizer.model_max_length < 900
     fresh.score(["word " * 900])
     out, err = capfd.readouterr()
