@@ -115,6 +115,7 @@ async def _serve_until_signal(settings: Settings, reuse_port: bool) -> None:
     runner = web.AppRunner(app, access_log=None, shutdown_timeout=settings.drain_timeout_s)
     await runner.setup()
     await web.TCPSite(runner, settings.host, settings.port, reuse_port=reuse_port).start()
+    log.info("api_listening", host=settings.host, port=settings.port, pid=os.getpid())
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGTERM, signal.SIGINT):

@@ -92,6 +92,7 @@ def configure_logging(log_format: str = "auto", level: str = "info", stream: Any
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level_no)
+    logging.captureWarnings(True)  # Python warnings become "py.warnings" records, rendered like the rest
     # aiohttp's access log repeats our canonical request line (and carries the client IP): off.
     logging.getLogger("aiohttp.access").setLevel(logging.WARNING)
     logging.getLogger("aiohttp.access").propagate = False

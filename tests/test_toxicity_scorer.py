@@ -120,3 +120,15 @@ def test_quantized_by_default(tiny: Path) -> None:
     assert not any(isinstance(m, torch.nn.Linear) for m in quantized.model.modules())
     row = quantized.score(["hello"])[0]
     assert set(row) == set(quantized.labels)
+
+
+def test_loading_and_quantising_print_nothing_outside_the_logs(
+    tiny: Path, capfd: pytest.CaptureFixture[str]
+) -> None:
+    """A worker's stdout and stderr carry JSON log lines only: no "Loading weights" progress bar from
+    transformers and no torch deprecation notice from the int8 quantisation."""
+    capfd.readouterr()
+    settings = Settings(toxicity_model=str(tiny), models_dir=tiny / "models", max_tokens=32, torch_threads=1)
+    ToxicityScorer.from_settings(settings, quantize=True).score(["hello"])
+    out, err = capfd.readouterr()
+    assert out + err == ""

@@ -14,6 +14,7 @@ import hashlib
 import io
 import json
 import threading
+import warnings
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -53,7 +54,9 @@ def _checkpoint_for(checkpoint: Path, config_dir: Path) -> Path | io.BytesIO:
 def load_detoxify(checkpoint: Path, config_dir: Path) -> Any:
     """A ``detoxify.Detoxify`` instance for a resolved ``(checkpoint, config_dir)`` pair, offline."""
     from detoxify import Detoxify
+    from transformers.utils import logging as hf_logging
 
+    hf_logging.disable_progress_bar()  # a "Loading weights" bar on stderr, outside the JSON logs
     source = _checkpoint_for(checkpoint, config_dir)
     return Detoxify(checkpoint=source, huggingface_config_path=str(config_dir), device="cpu")
 
@@ -84,7 +87,11 @@ def quantize_linear(model: Any) -> Any:
     from torch.ao import quantization
 
     spec = {torch.nn.Linear: quantization.per_channel_dynamic_qconfig}
-    return quantization.quantize_dynamic(model, spec, dtype=torch.qint8)
+    with warnings.catch_warnings():
+        # torch deprecates creating quantised tensors by hand; the API used here still builds them, and
+        # the notice (a stderr line per process start, outside the JSON logs) asks nothing of operators.
+        warnings.filterwarnings("ignore", message=r"torch\.quantize_per_tensor", category=UserWarning)
+        return quantization.quantize_dynamic(model, spec, dtype=torch.qint8)
 
 
 class ToxicityScorer:
