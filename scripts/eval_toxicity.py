@@ -57,8 +57,11 @@ def at_threshold(scores: list[float], labels: list[int], threshold: float) -> di
 def _metrics(scores: list[float], labels: list[int]) -> dict[str, float]:
     from sklearn.metrics import average_precision_score, roc_auc_score
 
+    from workers.evaluation.report import auc_interval
+
     return {
         "roc_auc": round(float(roc_auc_score(labels, scores)), 4),
+        "roc_auc_95ci": [round(v, 4) for v in auc_interval(labels, scores)],
         "pr_auc": round(float(average_precision_score(labels, scores)), 4),
         "positives": sum(labels),
         "n": len(labels),

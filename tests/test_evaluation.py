@@ -12,12 +12,13 @@ import math
 from collections.abc import Sequence
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 import workers.evaluation as evaluation
 from service.settings import Settings
 from workers.evaluation.datasets import EvalSet, limit_rows, toxicity_sets
-from workers.evaluation.report import format_table, score_row
+from workers.evaluation.report import auc_from_counts, auc_interval, format_table, score_row
 
 HEADER = ["id", "text", "label", "label_binary", "split", "source_file"]
 NICE = [
@@ -134,3 +135,32 @@ def test_eval_end_to_end(data: Path, tmp_path: Path, monkeypatch: pytest.MonkeyP
     only = parser.parse_args(["eval", "--data", str(data), "--sets", "ethos", "--no-spam", "--no-profanity"])
     monkeypatch.setattr(evaluation, "toxicity_fn", lambda settings: keyword_stub)
     assert [t.name for t in evaluation.evaluate(Settings(), only)] == ["ethos"]
+
+
+def test_auc_from_counts_matches_sklearn_with_ties() -> None:
+    from sklearn.metrics import roc_auc_score
+
+    rng = np.random.default_rng(3)
+    labels = rng.integers(0, 2, 500)
+    scores = np.round(rng.random(500) + 0.3 * labels, 1)  # coarse: many ties across the classes
+    values = np.unique(scores)
+    pos = np.bincount(np.searchsorted(values, scores[labels == 1]), minlength=len(values))
+    neg = np.bincount(np.searchsorted(values, scores[labels == 0]), minlength=len(values))
+    assert auc_from_counts(pos, neg) == pytest.approx(roc_auc_score(labels, scores))
+
+
+def test_auc_interval_holds_the_estimate_and_narrows_with_more_rows() -> None:
+    rng = np.random.default_rng(5)
+
+    def sample(n: int) -> tuple[np.ndarray, np.ndarray]:
+        labels = (rng.random(n) < 0.1).astype(int)
+        return labels, rng.normal(size=n) + labels
+
+    small, large = sample(400), sample(20_000)
+    low, high = auc_interval(*small)
+    row = score_row("x", list(small[0]), list(small[1]), threshold=0.5)
+    assert low < row.roc_auc < high and (row.roc_auc_low, row.roc_auc_high) == (low, high)
+    wide, narrow = high - low, np.subtract(*auc_interval(*large)[::-1])
+    assert narrow < wide / 3
+    assert auc_interval(*small) == (low, high)  # seeded
+    assert all(math.isnan(v) for v in auc_interval([1, 1], [0.2, 0.3]))

@@ -6,6 +6,8 @@ import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
+import numpy as np
+
 
 @dataclass
 class Row:
@@ -14,6 +16,8 @@ class Row:
     scorer: str
     threshold: float
     roc_auc: float = math.nan
+    roc_auc_low: float = math.nan  # 95 % stratified bootstrap interval of roc_auc
+    roc_auc_high: float = math.nan
     pr_auc: float = math.nan
     precision: float = math.nan
     recall: float = math.nan
@@ -50,6 +54,7 @@ def score_row(
     if positives_only or len(set(labels)) < 2:
         return row
     row.roc_auc = float(roc_auc_score(labels, scores))
+    row.roc_auc_low, row.roc_auc_high = auc_interval(labels, scores)
     row.pr_auc = float(average_precision_score(labels, scores))
     row.precision = tp / sum(held) if any(held) else math.nan
     if prevalence is not None:
@@ -60,21 +65,56 @@ def score_row(
     return row
 
 
+def auc_from_counts(pos: np.ndarray, neg: np.ndarray) -> float:
+    """ROC-AUC from how many positives and negatives hold each distinct score (ascending): the chance
+    that a positive outscores a negative, ties counting half (what ``roc_auc_score`` computes)."""
+    below = np.cumsum(neg) - neg
+    return float((pos * (below + 0.5 * neg)).sum() / (pos.sum() * neg.sum()))
+
+
+def auc_interval(
+    labels: Sequence[int], scores: Sequence[float], resamples: int = 1000, level: float = 0.95, seed: int = 0
+) -> tuple[float, float]:
+    """Percentile interval of ROC-AUC over a stratified bootstrap (positives and negatives resampled
+    apart, so each resample keeps the set's counts). Seeded: the same figures every run."""
+    y = np.asarray(labels, dtype=bool)
+    s = np.asarray(scores, dtype=float)
+    values = np.unique(s)
+    pos, neg = np.searchsorted(values, s[y]), np.searchsorted(values, s[~y])
+    if not len(pos) or not len(neg):
+        return math.nan, math.nan
+    rng = np.random.default_rng(seed)
+    aucs = [
+        auc_from_counts(
+            np.bincount(pos[rng.integers(0, len(pos), len(pos))], minlength=len(values)),
+            np.bincount(neg[rng.integers(0, len(neg), len(neg))], minlength=len(values)),
+        )
+        for _ in range(resamples)
+    ]
+    low, high = np.quantile(aucs, [(1 - level) / 2, (1 + level) / 2])
+    return float(low), float(high)
+
+
 def _fmt(value: float, digits: int = 3) -> str:
     return "-" if math.isnan(value) else f"{value:.{digits}f}"
+
+
+def _interval(r: Row) -> str:
+    return "-" if math.isnan(r.roc_auc_low) else f"{r.roc_auc_low:.3f}-{r.roc_auc_high:.3f}"
 
 
 def format_table(t: Table) -> str:
     prev = f"  precision@prev = precision if positives were {t.prevalence:.1%}" if t.prevalence else ""
     head = f"== {t.name}: {t.description}\n   rows={t.rows_n}  positive rate={t.positive_rate:.1%}{prev}"
-    cols = f"   {'scorer':34s} {'ROC-AUC':>7s} {'PR-AUC':>7s} {'thr':>5s} {'prec':>6s} {'recall':>6s}"
-    cols += f" {'prec@prev':>9s} {'texts/s':>8s}  note"
+    cols = f"   {'scorer':34s} {'ROC-AUC':>7s} {'95% CI':>11s} {'PR-AUC':>7s}"
+    cols += f" {'thr':>5s} {'prec':>6s} {'recall':>6s} {'prec@prev':>9s} {'texts/s':>8s}  note"
     lines = [head, cols]
     if not t.rows:
         lines.append("   (no scorer may fairly be measured here)")
     for r in t.rows:
         lines.append(
-            f"   {r.scorer[:34]:34s} {_fmt(r.roc_auc, 4):>7s} {_fmt(r.pr_auc, 4):>7s} {r.threshold:5.2f} "
+            f"   {r.scorer[:34]:34s} {_fmt(r.roc_auc, 4):>7s} {_interval(r):>11s} {_fmt(r.pr_auc, 4):>7s} "
+            f"{r.threshold:5.2f} "
             f"{_fmt(r.precision):>6s} {_fmt(r.recall):>6s} {_fmt(r.precision_at_prevalence):>9s} "
             f"{_fmt(r.texts_per_s, 0):>8s}  {r.note}"
         )
