@@ -1,5 +1,6 @@
 """Where one worker's CPU goes, per comment: the model's own passes, explanations, the spam text model,
-the heap trim, and the event loop (Redis round trips, spam history, rules, JSON, decisions).
+the heap trim, and the event loop (Redis round trips, spam history, rules, JSON, decisions); and,
+apart, the CPU the redis-server spent serving it.
 
     python scripts/profile_worker.py                    # 4,096 bench comments
     python scripts/profile_worker.py --comments 1024
@@ -28,7 +29,7 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from benchkit.procs import Procs, start_redis
+from benchkit.procs import Procs, cpu_seconds, start_redis
 from benchkit.texts import payload, synthetic_comments
 
 from service.app import redis_client
@@ -126,7 +127,9 @@ def instrument(pipeline: ScoringPipeline, clock: PhaseClock) -> None:
     pipeline.explain = explain_counting_its_model_time  # type: ignore[method-assign]
 
 
-def report(n: int, raw: float, loop: float, statuses: dict[str, int], clock: PhaseClock) -> None:
+def report(
+    n: int, raw: float, loop: float, statuses: dict[str, int], clock: PhaseClock, redis_cpu: float
+) -> None:
     s = clock.seconds
     decisions = s.get("model", 0.0) - s.get("model in explanations", 0.0)
     rows = {
@@ -144,6 +147,7 @@ def report(n: int, raw: float, loop: float, statuses: dict[str, int], clock: Pha
     for name, value in rows.items():
         print(f"{name:28} {value / n * 1000:15.3f} {value / total:7.1%}")
     print(f"{'worker in all':28} {total / n * 1000:15.3f}   raw / worker = {raw / total:.1%}")
+    print(f"{'redis-server (apart)':28} {redis_cpu / n * 1000:15.3f}   while the worker ran")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -155,7 +159,7 @@ def main(argv: list[str] | None = None) -> int:
     with tempfile.TemporaryDirectory() as folder:
         procs = Procs(Path(folder))
         try:
-            _, url = start_redis(procs, Path(folder) / "redis", "no", "redis")
+            redis, url = start_redis(procs, Path(folder) / "redis", "no", "redis")
             env = {"COMMENTMOD_REDIS_URL": url, "COMMENTMOD_BLOCK_MS": "20"}
             settings = Settings.from_env(env, torch_threads=1)  # thread CPU time sees every op
             configure_logging("json", "warning")  # as the bench runs its workers
@@ -165,10 +169,12 @@ def main(argv: list[str] | None = None) -> int:
             raw = raw_seconds(pipeline, texts, settings.batch_size)
             clock = PhaseClock()
             instrument(pipeline, clock)
+            redis_before = cpu_seconds(redis.pid)
             loop, statuses = asyncio.run(run_worker(settings, pipeline, ids))
+            redis_cpu = cpu_seconds(redis.pid) - redis_before
         finally:
             procs.stop_all()
-    report(len(texts), raw, loop, statuses, clock)
+    report(len(texts), raw, loop, statuses, clock, redis_cpu)
     return 0
 
 

@@ -103,6 +103,7 @@ def test_profile_worker_splits_the_worker_cpu_into_phases() -> None:
     counts = {status: int(n) for n, status in (part.split() for part in decided["counts"].split(", "))}
     assert set(counts) <= {"published", "held"} and sum(counts.values()) == 48, counts
     shown = {line[:28].strip(): float(line[28:].split()[0]) for line in lines[2:]}
-    assert list(shown) == [*PHASES, "worker in all"]
+    assert list(shown) == [*PHASES, "worker in all", "redis-server (apart)"]
+    assert shown["redis-server (apart)"] >= 0
     assert shown["model passes (decisions)"] > 0 and shown["event loop"] > 0
     assert shown["worker in all"] == pytest.approx(sum(shown[p] for p in PHASES), abs=0.01)
