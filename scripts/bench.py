@@ -154,8 +154,9 @@ def _worker_detail(ctx: Ctx, out: dict[str, Any]) -> str:
         f"({worker['comments']} of {worker['posted']} decided in {worker['seconds']:.1f} s, every process "
         f"consuming) vs raw ToxicityScorer.score {raw['rate']:.1f}/s, the faster way: {raw['label']} "
         f"[{ways}]; batches of {ctx.plan.batch_size}; worker log warning; CPU per comment "
-        f"{1000 * worker['cpu_s_per_comment']:.0f} ms vs raw {1000 * raw['cpu_s_per_comment']:.0f} ms "
-        f"(CPU-time ratio {cpu_pct:.0f} %)"
+        f"{1000 * worker['cpu_s_per_comment']:.2f} ms vs raw {1000 * raw['cpu_s_per_comment']:.2f} ms "
+        f"(CPU-time ratio {cpu_pct:.0f} %), and redis-server "
+        f"{1000 * worker['redis_cpu_s_per_comment']:.2f} ms on the same cores"
     )
 
 

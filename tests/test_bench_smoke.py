@@ -60,6 +60,10 @@ def test_bench_quick_prints_every_row(tmp_path: Path) -> None:
         if match["result"] != "info":
             assert match["goal"].strip() not in ("", "-", "info"), key
 
+    worker = rows["worker_throughput"]["details"]
+    assert re.search(r"CPU per comment \d+\.\d\d ms vs raw \d+\.\d\d ms", worker), worker
+    assert re.search(r"redis-server \d+\.\d\d ms on the same cores", worker), worker
+
     figures = json.loads(out.read_text())
     assert figures["error"] is None
     assert figures["machine"]["cores"] >= 1

@@ -146,7 +146,7 @@ def scoring_phase(ctx: Ctx) -> dict[str, Any]:
         ids = [cid for cid, _ in posted]
         memory["pending"] = used_memory(client)
         worker_env = ctx.env(url, "warning", WORKER_NAME="bench-worker", HEARTBEAT_TTL_S="120")
-        worker, out = timed_worker_run(ctx, client, worker_env, texts, ids)
+        worker, out = timed_worker_run(ctx, client, worker_env, texts, ids, redis_proc.pid)
         trim_acknowledged(client)
         memory["decided"] = used_memory(client)
         with RssSampler(worker.pid, 0.2) as worker_rss:
@@ -163,10 +163,11 @@ def scoring_phase(ctx: Ctx) -> dict[str, Any]:
 
 
 def timed_worker_run(
-    ctx: Ctx, client: redis_sync.Redis, env: dict[str, str], texts: list[str], ids: list[str]
+    ctx: Ctx, client: redis_sync.Redis, env: dict[str, str], texts: list[str], ids: list[str], redis_pid: int
 ) -> tuple[subprocess.Popen[bytes], dict[str, Any]]:
     """The raw model on ``texts`` (both ways, before and after), and between the two the workers on the
-    posted ``ids``: comments/s over the window in which every worker process is consuming."""
+    posted ``ids``: comments/s over the window in which every worker process is consuming, and the CPU
+    the workers and the redis-server spent per comment meanwhile."""
     parts = ctx.plan.worker_processes
     ctx.say("workers: raw model on the same texts, first of two")
     raw = RawModel(env, ctx.plan.batch_size)
@@ -180,10 +181,10 @@ def timed_worker_run(
     names = worker_names("bench-worker", parts)
     with RssSampler(worker.pid, 0.2) as rss:
         beats = _first_heartbeats(client, Keys(PREFIX).workers, names, worker, ctx)
-        cpu_before = cpu_seconds(worker.pid)  # the model loads are behind it
+        cpu_before, redis_before = cpu_seconds(worker.pid), cpu_seconds(redis_pid)  # after the model loads
         timeout_s = 120 + 3 * len(ids) / max(rate for rate, _ in first.values())
         times = wait_decided(client, ids, timeout_s, worker, ctx, "worker")
-        cpu = cpu_seconds(worker.pid) - cpu_before
+        cpu, redis_cpu = cpu_seconds(worker.pid) - cpu_before, cpu_seconds(redis_pid) - redis_before
     ctx.say("workers: raw model again, second of two")
     last = _raw_rates(raw, pool, texts)
     if pool is not None:
@@ -192,7 +193,8 @@ def timed_worker_run(
     del raw
     worker_figures = _window_rate(times, beats)
     worker_figures.update(
-        cpu_s_per_comment=cpu / len(ids), startup_s=min(beats) - launched, processes=parts,
+        cpu_s_per_comment=cpu / len(ids), redis_cpu_s_per_comment=redis_cpu / len(ids),
+        startup_s=min(beats) - launched, processes=parts,
         rss=max(rss.peak_by_pid.values(), default=0), rss_total=rss.peak,
     )  # fmt: skip
     return worker, {"worker": worker_figures, "raw": _raw_summary(first, last, described, parts, threads)}
