@@ -83,6 +83,16 @@ async def wait_decided(settings: Settings, ids: list[str], timeout_s: float = 12
         await redis.aclose()
 
 
+async def wait_no_pending(redis: Any, keys: Keys, timeout_s: float) -> int:
+    """Wait until the scoring group has no unacknowledged entry; returns how many are left."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        pending = int((await redis.xpending(keys.stream, keys.group))["pending"])
+        if pending == 0 or time.monotonic() > deadline:
+            return pending
+        await asyncio.sleep(0.1)
+
+
 async def decide_counts(settings: Settings, ids: list[str]) -> dict[str, int]:
     """How many automatic ``decide`` audit entries each comment has (exactly one is correct)."""
     import json
