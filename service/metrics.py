@@ -79,6 +79,10 @@ class ApiMetrics:
         return bytes(generate_latest(self.registry))
 
 
+# Up to COMMENTMOD_BATCH_SIZE's useful range (the default is 256), so full batches are not all "+Inf".
+BATCH_BUCKETS = (1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024)
+
+
 @dataclass
 class WorkerMetrics:
     model: str = ""
@@ -96,7 +100,12 @@ class WorkerMetrics:
             "commentmod_scoring_seconds", "Model time per batch", buckets=LATENCY_BUCKETS, registry=r
         )
         self.batch = Histogram(
-            "commentmod_batch_size", "Messages per batch", buckets=(1, 2, 4, 8, 16, 32, 64, 128), registry=r
+            "commentmod_batch_size", "Messages per batch", buckets=BATCH_BUCKETS, registry=r
+        )
+        self.explain_failures = Counter(
+            "commentmod_explain_failures",
+            "Batches whose held comments were stored without spans: the explanation step failed",
+            registry=r,
         )
         self.dead = Counter("commentmod_dead_letters", "Messages sent to the dead-letter stream", registry=r)
         self.heartbeat = Gauge("commentmod_worker_heartbeat_timestamp", "Last heartbeat", registry=r)

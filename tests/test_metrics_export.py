@@ -6,7 +6,8 @@ import re
 
 from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
 
-from service.metrics import LATENCY_BUCKETS, ApiMetrics
+from service.metrics import LATENCY_BUCKETS, ApiMetrics, WorkerMetrics
+from service.settings import Settings
 
 OBSERVATIONS = [
     ("/v1/comments", "POST", 202, 0.003),
@@ -48,3 +49,13 @@ def test_request_stats_render_like_a_prometheus_counter_and_histogram() -> None:
     assert sum("_created{" in line for line in created) == 4 + 3  # (route, method, status) + routes
     assert re.search(r'commentmod_http_request_seconds_created\{route="unmatched"\} \d', ours)
     assert "commentmod_comments_accepted_total 0.0" in ours
+
+
+def test_a_full_batch_at_the_default_size_lands_in_a_finite_bucket() -> None:
+    """Batch-size buckets reach past the default batch size: full batches are not all "+Inf"."""
+    size = Settings().batch_size
+    metrics = WorkerMetrics()
+    metrics.batch.observe(size)
+    text = metrics.render().decode()
+    assert f'commentmod_batch_size_bucket{{le="{float(size)}"}} 1.0' in text
+    assert f'commentmod_batch_size_bucket{{le="{float(size) / 2}"}} 0.0' in text

@@ -63,6 +63,13 @@ class PoisonPipeline(ScoringPipeline):
         return super().score_batch(comments, history)
 
 
+class ExplainFailsPipeline(ScoringPipeline):
+    """The real pipeline, with a fault injected in the explanation step."""
+
+    def explain(self, bodies: Sequence[str], bases: Sequence[float] | None = None) -> list[list[list[int]]]:
+        raise RuntimeError("explainer broke")
+
+
 async def _run_worker(settings: Settings, pipeline: ScoringPipeline, name: str) -> tuple[Any, Any, Any]:
     redis = aioredis.Redis.from_url(settings.redis_url or "", decode_responses=True)
     executor = ThreadPoolExecutor(max_workers=1)
@@ -296,3 +303,27 @@ async def test_prefer_wait_without_a_worker_answers_202_after_the_wait(client: A
     assert resp.status == 202
     assert (await resp.json())["status"] == "pending"
     assert 0.9 <= time.monotonic() - started < 5
+
+
+async def test_a_failed_explanation_still_stores_the_decision_and_is_counted(
+    client: Any, wsettings: Settings
+) -> None:
+    """Spans are a nicety: when explaining fails, the held decision is stored without them, the batch
+    is acknowledged, and ``commentmod_explain_failures_total`` tells operators."""
+    settings = wsettings.with_(thresholds={**wsettings.thresholds, "toxicity": 0.0})  # all held for it
+    pipeline = ExplainFailsPipeline.from_settings(settings)
+    ids = await post_many(client, 3, site_headers())
+    redis = aioredis.Redis.from_url(settings.redis_url or "", decode_responses=True)
+    keys = Keys(settings.stream_prefix)
+    with ThreadPoolExecutor(max_workers=1) as executor:
+        worker = Worker(settings, redis, pipeline, executor, "w-explain")
+        await worker.ensure_group()
+        await worker.handle(await worker._read_new())
+    for cid in ids:
+        body = await (await client.get(f"/v1/comments/{cid}", headers=site_headers())).json()
+        assert body["status"] == "held"
+        (toxicity,) = [r for r in body["reasons"] if r["code"] == "toxicity"]
+        assert not toxicity.get("spans")
+    assert (await redis.xpending(keys.stream, keys.group))["pending"] == 0
+    assert "commentmod_explain_failures_total 1.0" in worker.metrics.render().decode()
+    await redis.aclose()

@@ -306,6 +306,7 @@ class Worker:
             spans = await loop.run_in_executor(self.executor, explain)
         except Exception as exc:  # an explanation is a nicety: never let it block a decision
             log.warning("explain_failed", error=type(exc).__name__, count=len(chosen))
+            self.metrics.explain_failures.inc()
             return verdicts
         out = list(verdicts)
         for i, found in zip(chosen, spans, strict=True):
