@@ -40,6 +40,7 @@ from service.models import CommentFields
 from service.queue import Enqueuer, EnqueueRequest
 from service.settings import Settings
 from workers.consumer import Worker
+from workers.run import load_pipeline
 from workers.scoring.pipeline import ScoringPipeline
 
 
@@ -169,8 +170,7 @@ def main(argv: list[str] | None = None) -> int:
             settings = Settings.from_env(env, torch_threads=1)  # thread CPU time sees every op
             configure_logging("json", "warning")  # as the bench runs its workers
             ids = asyncio.run(enqueue(settings, texts))
-            pipeline = ScoringPipeline.from_settings(settings)
-            pipeline.warm_up()
+            pipeline = load_pipeline(settings)  # as `commentmod worker` does (heap frozen too)
             raw_before = raw_seconds(pipeline, texts, settings.batch_size)
             clock = PhaseClock()
             instrument(pipeline, clock)

@@ -3,6 +3,7 @@ batch it hands the freed heap back to the OS."""
 
 from __future__ import annotations
 
+import subprocess
 import sys
 from pathlib import Path
 
@@ -37,3 +38,25 @@ def test_release_memory_hands_freed_heap_back_to_the_os_only_above_the_bound(tmp
     assert before - process.memory_info().rss < 50_000_000
     assert pipeline.release_memory(above=before - 100_000_000)
     assert before - process.memory_info().rss > 100_000_000
+
+
+def test_a_loaded_worker_keeps_its_startup_heap_out_of_later_collections(tmp_path: Path) -> None:
+    """``load_pipeline`` (what ``commentmod worker`` and ``scripts/profile_worker.py`` run) freezes the
+    heap once the models are in, so no later full collection walks the libraries' ~400k objects with
+    the GIL held; and it sets the torch threads."""
+    build_tiny_checkpoint(tmp_path / "tiny")
+    code = (
+        "import gc, sys, torch\n"
+        "from service.settings import Settings\n"
+        "from workers.run import load_pipeline\n"
+        "assert gc.get_freeze_count() == 0\n"
+        "load_pipeline(Settings.from_env({}, toxicity_model=sys.argv[1], torch_threads=1))\n"
+        "print(gc.get_freeze_count(), torch.get_num_threads())\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code, str(tmp_path / "tiny")],
+        cwd=Path(__file__).resolve().parents[1], capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr[-2000:]
+    frozen, threads = map(int, done.stdout.splitlines()[-1].split())
+    assert frozen > 10_000 and threads == 1

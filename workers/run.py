@@ -84,7 +84,8 @@ async def serve_worker(
             await redis.aclose()
 
 
-def run_worker(settings: Settings) -> int:
+def load_pipeline(settings: Settings) -> ScoringPipeline:
+    """The models as a worker runs them: torch threads set, loaded, warmed up, and the heap frozen."""
     if settings.torch_threads:
         import torch
 
@@ -94,7 +95,11 @@ def run_worker(settings: Settings) -> int:
     pipeline.warm_up()  # before joining the group: the first batch is scored at full speed
     log.info("models_loaded", models=pipeline.models, ms=round((time.perf_counter() - started) * 1000))
     # Keep the ~400k objects of the libraries and the model out of every later collection: a full one
-    # took ~0.3 s mid-run, holding the GIL the scoring thread needs.
+    # took ~0.2-0.3 s mid-run, holding the GIL the scoring thread needs.
     gc.freeze()
-    asyncio.run(serve_worker(settings, pipeline))
+    return pipeline
+
+
+def run_worker(settings: Settings) -> int:
+    asyncio.run(serve_worker(settings, load_pipeline(settings)))
     return 0
