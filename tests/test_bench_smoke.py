@@ -111,3 +111,17 @@ def test_profile_worker_splits_the_worker_cpu_into_phases() -> None:
     assert shown["redis-server (apart)"] >= 0
     assert shown["model passes (decisions)"] > 0 and shown["event loop"] > 0
     assert shown["worker in all"] == pytest.approx(sum(shown[p] for p in PHASES), abs=0.01)
+
+
+def test_pass_budget_prints_a_rate_per_shape_and_budget() -> None:
+    """`scripts/pass_budget.py` (where the README's BERT-base pass-budget figures come from) runs."""
+    done = subprocess.run(
+        [sys.executable, "scripts/pass_budget.py", "--shapes", "minilm-l6", "--budgets", "128,256",
+         "--comments", "64"],
+        cwd=ROOT, capture_output=True, text=True, timeout=280,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    header, row = done.stdout.splitlines()[-2:]
+    assert header.split()[1:] == ["128", "256"]
+    name, *rates = row.split()
+    assert name == "minilm-l6" and len(rates) == 2 and all(float(r) > 0 for r in rates)

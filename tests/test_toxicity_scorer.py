@@ -9,7 +9,7 @@ import pytest
 from service.settings import Settings
 from workers.scoring.normalize import fold
 from workers.scoring.testing import build_tiny_checkpoint
-from workers.scoring.toxicity import BATCH_TOKENS, MAX_WINDOWS, ToxicityScorer, _batches
+from workers.scoring.toxicity import BATCH_TOKENS, MAX_WINDOWS, ToxicityScorer, token_batches
 
 
 @pytest.fixture(scope="module")
@@ -106,7 +106,7 @@ def test_long_texts_score_without_the_tokenizer_length_warning(
 def test_batches_respect_the_token_budget() -> None:
     windows = [[1] * n for n in [3, 5, 128, 128, 7] * 40]
     order = sorted(range(len(windows)), key=lambda k: len(windows[k]))
-    batches = _batches(order, windows)
+    batches = token_batches(order, windows)
     assert sorted(k for b in batches for k in b) == list(range(len(windows)))
     assert all(len(b) * max(len(windows[k]) for k in b) <= BATCH_TOKENS for b in batches)
 

@@ -26,6 +26,9 @@ MAX_WINDOWS = 96  # per text; 96 windows of 128 tokens cover ~9,000 tokens, beyo
 # Padded tokens per forward pass. Small passes keep the activations in the CPU's caches. On the 2-core
 # machine, batches of 256 ``make bench`` comments: 1 torch thread 400-429/s in passes of 4,096 tokens,
 # 553-569/s in passes of 256; 2 threads 668-707/s and 793-813/s (384-1,024 within a few per cent).
+# A BERT-base-shaped model (the official ``original``/``unbiased`` architecture, int8, 1 thread, comments
+# per CPU second, ``scripts/pass_budget.py``) is best at 256 too: 113.5/117.1/109.3/93.6/70.5 for passes
+# of 128/256/512/1,024/4,096 tokens.
 # Dev ROC-AUCs move by up to 0.007 with the passes' make-up (int8 scales activations per pass).
 BATCH_TOKENS = 256
 MAX_BATCH = 64
@@ -153,7 +156,7 @@ class ToxicityScorer:
         best = torch.zeros((len(texts), len(self.labels)))
         order = sorted(range(len(windows)), key=lambda k: len(windows[k]))
         with self._lock, torch.inference_mode():
-            for batch in _batches(order, windows):
+            for batch in token_batches(order, windows):
                 probs = torch.sigmoid(self._forward([windows[k] for k in batch]))
                 for row, k in enumerate(batch):
                     best[owners[k]] = torch.maximum(best[owners[k]], probs[row])
@@ -172,13 +175,13 @@ class ToxicityScorer:
         return self.model(input_ids=ids, attention_mask=mask)[0].float()
 
 
-def _batches(order: list[int], windows: list[list[int]]) -> list[list[int]]:
-    """Consecutive runs of the length-sorted ``order`` within the padded-token budget."""
+def token_batches(order: list[int], windows: list[list[int]], budget: int = BATCH_TOKENS) -> list[list[int]]:
+    """Consecutive runs of the length-sorted ``order`` within ``budget`` padded tokens per pass."""
     batches: list[list[int]] = []
     current: list[int] = []
     for k in order:
         width = len(windows[k])  # sorted ascending, so this is the padded width of ``current + [k]``
-        if current and (len(current) >= MAX_BATCH or width * (len(current) + 1) > BATCH_TOKENS):
+        if current and (len(current) >= MAX_BATCH or width * (len(current) + 1) > budget):
             batches.append(current)
             current = []
         current.append(k)
