@@ -38,6 +38,7 @@ from service.logs import get_logger
 from service.metrics import CONTENT_TYPE, ApiMetrics
 from service.models import RandomHex
 from service.queue import Enqueuer, QueueUnavailable, RateLimits
+from service.redispack import connection_class_for
 from service.settings import Settings
 from service.store import DecisionStore
 from service.waiter import DecisionWaiter
@@ -52,6 +53,7 @@ def redis_client(url: str, timeout_s: float | None) -> Redis:
     """A client with bounded socket timeouts, so a slow Redis turns into a clear 503, not a hang."""
     return Redis.from_url(
         url,
+        connection_class=connection_class_for(url),
         decode_responses=True,
         socket_timeout=timeout_s,
         socket_connect_timeout=timeout_s,
