@@ -11,7 +11,7 @@ import contextlib
 import os
 import signal
 import time
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
@@ -70,6 +70,19 @@ class ExplainFailsPipeline(ScoringPipeline):
         raise RuntimeError("explainer broke")
 
 
+@contextlib.asynccontextmanager
+async def _one_worker(settings: Settings, pipeline: ScoringPipeline, name: str) -> AsyncIterator[Worker]:
+    """A worker whose group exists, for tests that hand it batches themselves."""
+    redis = aioredis.Redis.from_url(settings.redis_url or "", decode_responses=True)
+    try:
+        with ThreadPoolExecutor(max_workers=1) as executor:
+            worker = Worker(settings, redis, pipeline, executor, name)
+            await worker.ensure_group()
+            yield worker
+    finally:
+        await redis.aclose()
+
+
 async def _run_worker(settings: Settings, pipeline: ScoringPipeline, name: str) -> tuple[Any, Any, Any]:
     redis = aioredis.Redis.from_url(settings.redis_url or "", decode_responses=True)
     executor = ThreadPoolExecutor(max_workers=1)
@@ -103,19 +116,13 @@ async def test_every_comment_gets_exactly_one_decision(client: Any, wsettings: S
 async def test_redelivered_message_does_not_create_a_second_decision(
     client: Any, wsettings: Settings
 ) -> None:
-    pipeline = ScoringPipeline.from_settings(wsettings)
     ids = await post_many(client, 3, site_headers())
-    redis = aioredis.Redis.from_url(wsettings.redis_url or "", decode_responses=True)
-    keys = Keys(wsettings.stream_prefix)
-    with ThreadPoolExecutor(max_workers=1) as executor:
-        worker = Worker(wsettings, redis, pipeline, executor, "w-redeliver")
-        await worker.ensure_group()
-        messages = await redis.xrange(keys.stream)
+    async with _one_worker(wsettings, ScoringPipeline.from_settings(wsettings), "w-redeliver") as worker:
+        messages = await worker.redis.xrange(worker.keys.stream)
         await worker.handle(messages)  # first delivery
         await worker.handle(messages)  # the same messages again (as after a crash before XACK)
-    assert set((await decide_counts(wsettings, ids)).values()) == {1}
-    assert (await redis.xpending(keys.stream, keys.group))["pending"] == 0
-    await redis.aclose()
+        assert set((await decide_counts(wsettings, ids)).values()) == {1}
+        assert (await worker.redis.xpending(worker.keys.stream, worker.keys.group))["pending"] == 0
 
 
 async def test_poison_message_is_dead_lettered_and_held_while_others_flow(
@@ -311,19 +318,13 @@ async def test_a_failed_explanation_still_stores_the_decision_and_is_counted(
     """Spans are a nicety: when explaining fails, the held decision is stored without them, the batch
     is acknowledged, and ``commentmod_explain_failures_total`` tells operators."""
     settings = wsettings.with_(thresholds={**wsettings.thresholds, "toxicity": 0.0})  # all held for it
-    pipeline = ExplainFailsPipeline.from_settings(settings)
     ids = await post_many(client, 3, site_headers())
-    redis = aioredis.Redis.from_url(settings.redis_url or "", decode_responses=True)
-    keys = Keys(settings.stream_prefix)
-    with ThreadPoolExecutor(max_workers=1) as executor:
-        worker = Worker(settings, redis, pipeline, executor, "w-explain")
-        await worker.ensure_group()
+    async with _one_worker(settings, ExplainFailsPipeline.from_settings(settings), "w-explain") as worker:
         await worker.handle(await worker._read_new())
+        assert (await worker.redis.xpending(worker.keys.stream, worker.keys.group))["pending"] == 0
     for cid in ids:
         body = await (await client.get(f"/v1/comments/{cid}", headers=site_headers())).json()
         assert body["status"] == "held"
         (toxicity,) = [r for r in body["reasons"] if r["code"] == "toxicity"]
         assert not toxicity.get("spans")
-    assert (await redis.xpending(keys.stream, keys.group))["pending"] == 0
     assert "commentmod_explain_failures_total 1.0" in worker.metrics.render().decode()
-    await redis.aclose()
