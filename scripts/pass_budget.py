@@ -42,7 +42,7 @@ def model_of(shape: str) -> Any:
     return toxicity.quantize_linear(BertForSequenceClassification(config).eval())
 
 
-def rate(model: Any, encoded: list[list[int]], budget: int) -> float:
+def rate(model: Any, encoded: list[list[int]], budget: int, pad_id: int) -> float:
     """Comments per CPU second of the forward passes alone, passes of at most ``budget`` tokens."""
     import torch
 
@@ -52,12 +52,7 @@ def rate(model: Any, encoded: list[list[int]], budget: int) -> float:
             call = encoded[start : start + CALL]
             order = sorted(range(len(call)), key=lambda k: len(call[k]))
             for batch in toxicity.token_batches(order, call, budget):
-                width = max(len(call[k]) for k in batch)
-                ids = torch.zeros((len(batch), width), dtype=torch.long)
-                mask = torch.zeros_like(ids)
-                for row, k in enumerate(batch):
-                    ids[row, : len(call[k])] = torch.tensor(call[k])
-                    mask[row, : len(call[k])] = 1
+                ids, mask = toxicity.padded([call[k] for k in batch], pad_id)
                 started = time.thread_time()
                 model(input_ids=ids, attention_mask=mask)
                 seconds += time.thread_time() - started
@@ -82,10 +77,12 @@ def main(argv: list[str] | None = None) -> int:
     budgets = [int(b) for b in args.budgets.split(",")]
     print(f"{args.comments} comments, 1 torch thread, int8; comments per CPU second by tokens per pass")
     print(f"{'shape':12} " + " ".join(f"{b:>7}" for b in budgets))
+    pad_id = int(tokenizer.pad_token_id or 0)
     for shape in args.shapes.split(","):
         model = model_of(shape)
-        rate(model, encoded[:CALL], toxicity.BATCH_TOKENS)  # warm-up
-        print(f"{shape:12} " + " ".join(f"{rate(model, encoded, b):7.1f}" for b in budgets), flush=True)
+        rate(model, encoded[:CALL], toxicity.BATCH_TOKENS, pad_id)  # warm-up
+        rates = [rate(model, encoded, b, pad_id) for b in budgets]
+        print(f"{shape:12} " + " ".join(f"{r:7.1f}" for r in rates), flush=True)
     return 0
 
 

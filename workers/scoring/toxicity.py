@@ -164,15 +164,21 @@ class ToxicityScorer:
         return [dict(zip(self.labels, row, strict=True)) for row in values]
 
     def _forward(self, windows: list[list[int]]) -> Any:
-        import torch
-
-        width = max(len(w) for w in windows)
-        ids = torch.full((len(windows), width), int(self.tokenizer.pad_token_id or 0), dtype=torch.long)
-        mask = torch.zeros((len(windows), width), dtype=torch.long)
-        for row, window in enumerate(windows):
-            ids[row, : len(window)] = torch.tensor(window)
-            mask[row, : len(window)] = 1
+        ids, mask = padded(windows, int(self.tokenizer.pad_token_id or 0))
         return self.model(input_ids=ids, attention_mask=mask)[0].float()
+
+
+def padded(windows: list[list[int]], pad_id: int) -> tuple[Any, Any]:
+    """``input_ids`` and ``attention_mask`` tensors of one pass, padded to its longest window."""
+    import torch
+
+    width = max(len(w) for w in windows)
+    ids = torch.full((len(windows), width), pad_id, dtype=torch.long)
+    mask = torch.zeros((len(windows), width), dtype=torch.long)
+    for row, window in enumerate(windows):
+        ids[row, : len(window)] = torch.tensor(window)
+        mask[row, : len(window)] = 1
+    return ids, mask
 
 
 def token_batches(order: list[int], windows: list[list[int]], budget: int = BATCH_TOKENS) -> list[list[int]]:
