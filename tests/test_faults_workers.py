@@ -35,7 +35,7 @@ from tests.faultkit import (  # noqa: F401  (the *_fixture names are pytest fixt
     statuses,
 )
 from tests.test_worker_delivery import POISON, PoisonPipeline
-from tests.workerkit import decide_counts, spawn_worker, wait_decided, wait_for_heartbeat
+from tests.workerkit import decide_counts, spawn_worker, wait_decided, wait_for_heartbeat, wait_no_pending
 from workers.consumer import Worker
 from workers.scoring.pipeline import ScoringPipeline
 
@@ -171,9 +171,7 @@ async def test_crash_between_store_and_xack_redelivers_without_a_second_decision
     assert unacked == len(ids)
     await asyncio.sleep(s.claim_idle_ms / 1000)
     peer = await _in_process_worker(s, pipeline, "peer")
-    deadline = time.monotonic() + 30
-    while (await redis.xpending(keys.stream, keys.group))["pending"] and time.monotonic() < deadline:
-        await asyncio.sleep(0.1)
+    await wait_no_pending(redis, keys, 30)
     await _stop_in_process(peer)
     await asyncio.sleep(0.2)
     listener.cancel()
