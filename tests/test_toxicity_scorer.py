@@ -19,9 +19,10 @@ def tiny(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return folder
 
 
-def tiny_scorer(tiny: Path) -> ToxicityScorer:
+def tiny_scorer(tiny: Path, quantize: bool = False) -> ToxicityScorer:
+    """Unquantised by default: exact arithmetic for these checks."""
     settings = Settings(toxicity_model=str(tiny), models_dir=tiny / "models", max_tokens=32, torch_threads=1)
-    return ToxicityScorer.from_settings(settings, quantize=False)  # exact arithmetic for these checks
+    return ToxicityScorer.from_settings(settings, quantize=quantize)
 
 
 @pytest.fixture(scope="module")
@@ -128,7 +129,6 @@ def test_loading_and_quantising_print_nothing_outside_the_logs(
     """A worker's stdout and stderr carry JSON log lines only: no "Loading weights" progress bar from
     transformers and no torch deprecation notice from the int8 quantisation."""
     capfd.readouterr()
-    settings = Settings(toxicity_model=str(tiny), models_dir=tiny / "models", max_tokens=32, torch_threads=1)
-    ToxicityScorer.from_settings(settings, quantize=True).score(["hello"])
+    tiny_scorer(tiny, quantize=True).score(["hello"])
     out, err = capfd.readouterr()
     assert out + err == ""
