@@ -42,9 +42,9 @@ class ApiError(web.HTTPException):
         if "retry_after" in extra:
             headers["Retry-After"] = str(extra.pop("retry_after"))
         body = {"error": code, "message": message, **extra}
-        super().__init__(
-            text=json.dumps(body, ensure_ascii=False), content_type="application/json", headers=headers
-        )
+        # ASCII with \u escapes, as json_error's body: echoed input (an unknown field's name) may hold a
+        # lone surrogate, which JSON can escape but UTF-8 cannot encode.
+        super().__init__(text=json.dumps(body), content_type="application/json", headers=headers)
 
 
 def json_error(http_status: int, code: str, message: str, **extra: Any) -> web.Response:

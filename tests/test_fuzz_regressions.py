@@ -76,3 +76,32 @@ async def test_email_local_part_over_64_characters_is_422(client: Any) -> None:
     resp = await client.post("/v1/comments", json=body, headers=site_headers())
     assert resp.status == 422
     assert "email" in (await _json_error(resp))["fields"]
+
+
+async def test_an_unknown_field_named_with_a_lone_surrogate_is_422(client: Any) -> None:
+    """The 422 body names each unknown field; a name holding a lone surrogate (valid JSON escape, not
+    encodable UTF-8) made building that body fail with a 500."""
+    raw = '{"action": "approve", "ids": ["' + "0" * 28 + '"], "x\\ud82a": 1}'
+    headers = {**mod_headers(), "Content-Type": "application/json"}
+    resp = await client.post("/v1/moderation/decisions", data=raw.encode(), headers=headers)
+    assert resp.status == 422
+    assert (await _json_error(resp))["fields"] == {"x\ud82a": "unknown field"}
+
+
+@pytest.mark.parametrize(
+    ("raw", "field"),
+    [
+        ('{"banned": [{"kind": "word", "pattern": "x\\ud82a"}]}', "banned"),
+        ('{"suspect": ["x\\ud82a"]}', "suspect"),
+        ('{"premoderate_threads": ["x\\ud82a"]}', "premoderate_threads"),
+        ('{"thresholds": {"x\\ud82a": 0.5}}', "thresholds"),
+    ],
+    ids=["banned", "suspect", "threads", "threshold-name"],
+)
+async def test_site_rules_holding_a_lone_surrogate_are_422(client: Any, raw: str, field: str) -> None:
+    """Rules are stored in Redis as UTF-8: a lone surrogate (a valid JSON escape) made the write fail
+    with a 500."""
+    headers = {**mod_headers(), "Content-Type": "application/json"}
+    resp = await client.put("/v1/moderation/rules/dev-site", data=raw.encode(), headers=headers)
+    assert resp.status == 422
+    assert "lone surrogate" in (await _json_error(resp))["fields"][field]

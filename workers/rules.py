@@ -136,7 +136,20 @@ def parse_rules(payload: Any) -> SiteRules | dict[str, str]:
             payload.get("premoderate_threads"), "premoderate_threads", errors, 2048
         ),
     )
+    for key in known & payload.keys():
+        if not _encodable(payload[key]):
+            errors[key] = "contains invalid unicode (lone surrogate)"
     return errors or rules
+
+
+def _encodable(value: Any) -> bool:
+    """No lone surrogate anywhere in ``value``: JSON can escape one, but UTF-8 (and so Redis) cannot
+    take it, and storing the rules would fail."""
+    try:
+        json.dumps(value, ensure_ascii=False).encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 def rules_from_json(raw: str | None) -> SiteRules:
