@@ -12,6 +12,7 @@ from aiohttp import web
 
 from service.httputil import KEYS, REDIS, SETTINGS, ApiError, read_json, require
 from service.store import audit_entry
+from service.validation import is_encodable
 from service.web.session import moderator_for
 from workers import reputation
 from workers.rules import parse_rules, rules_from_json
@@ -75,7 +76,7 @@ async def put_author(request: web.Request) -> web.Response:
 
 
 def _check_url(url: Any) -> str:
-    if not isinstance(url, str) or len(url) > 2048:
+    if not isinstance(url, str) or len(url) > 2048 or not is_encodable(url):
         raise ApiError(422, "validation_failed", "bad url", fields={"url": "an http(s) URL"})
     try:
         parts = urlsplit(url)

@@ -20,6 +20,7 @@ from service.httputil import (
 from service.models import CommentRecord, is_comment_id
 from service.privacy import author_hash
 from service.store import Conflict, NotFound
+from service.validation import is_encodable
 from workers import reputation
 
 _CURSOR = re.compile(r"^\d{1,17}:[0-9a-f]{28}$")
@@ -86,11 +87,8 @@ async def _note(request: web.Request) -> str | None:
     note = payload.get("note")
     if note is not None and (not isinstance(note, str) or len(note) > NOTE_MAX):
         errors["note"] = f"a string of at most {NOTE_MAX} characters"
-    elif isinstance(note, str):
-        try:
-            note.encode("utf-8")
-        except UnicodeEncodeError:
-            errors["note"] = "contains invalid unicode (lone surrogate)"
+    elif isinstance(note, str) and not is_encodable(note):
+        errors["note"] = "contains invalid unicode (lone surrogate)"
     if errors:
         raise ApiError(422, "validation_failed", "some fields are invalid", fields=errors)
     return note

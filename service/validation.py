@@ -51,7 +51,8 @@ _BIDI_AND_INVISIBLE = frozenset(
 )
 
 
-def _is_encodable(value: str) -> bool:
+def is_encodable(value: str) -> bool:
+    """UTF-8 can encode it: no lone surrogate, which a JSON escape can carry but Redis cannot store."""
     if value.isascii():  # a flag of the string: O(1)
         return True
     try:
@@ -86,7 +87,7 @@ def _has_control(value: str) -> bool:
 def _check_string(value: Any) -> str | None:
     if not isinstance(value, str):
         return "must be a string"
-    if not _is_encodable(value):
+    if not is_encodable(value):
         return "contains invalid unicode (lone surrogate)"
     return None
 

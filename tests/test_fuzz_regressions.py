@@ -105,3 +105,14 @@ async def test_site_rules_holding_a_lone_surrogate_are_422(client: Any, raw: str
     resp = await client.put("/v1/moderation/rules/dev-site", data=raw.encode(), headers=headers)
     assert resp.status == 422
     assert "lone surrogate" in (await _json_error(resp))["fields"][field]
+
+
+@pytest.mark.parametrize(
+    "url", ["https://x\\ud82a.example/h", "https://example.com/\\ud82a"], ids=["host", "path"]
+)
+async def test_a_webhook_url_holding_a_lone_surrogate_is_422(client: Any, url: str) -> None:
+    """The URL is stored in Redis as UTF-8: a lone surrogate made the write fail with a 500."""
+    headers = {**site_headers(), "Content-Type": "application/json"}
+    resp = await client.put("/v1/webhook", data=('{"url": "' + url + '"}').encode(), headers=headers)
+    assert resp.status == 422
+    assert (await _json_error(resp))["fields"] == {"url": "an http(s) URL"}

@@ -15,6 +15,7 @@ from typing import Any
 
 import re2
 
+from service.validation import is_encodable
 from workers.scoring.normalize import fold
 
 PATTERN_MAX = 200
@@ -143,13 +144,9 @@ def parse_rules(payload: Any) -> SiteRules | dict[str, str]:
 
 
 def _encodable(value: Any) -> bool:
-    """No lone surrogate anywhere in ``value``: JSON can escape one, but UTF-8 (and so Redis) cannot
-    take it, and storing the rules would fail."""
-    try:
-        json.dumps(value, ensure_ascii=False).encode("utf-8")
-    except UnicodeEncodeError:
-        return False
-    return True
+    """No lone surrogate anywhere in ``value`` (strings, list items, object keys): storing the rules
+    would fail."""
+    return is_encodable(json.dumps(value, ensure_ascii=False))
 
 
 def rules_from_json(raw: str | None) -> SiteRules:

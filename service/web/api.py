@@ -18,6 +18,7 @@ from service.httputil import KEYS, REDIS, SETTINGS, STORE, ApiError, read_json, 
 from service.logs import get_logger
 from service.models import is_comment_id
 from service.store import Conflict, NotFound
+from service.validation import is_encodable
 from service.web.listing import Filters, held_counts, scan
 from service.web.session import moderator_for
 
@@ -101,20 +102,12 @@ async def _decision_body(request: web.Request) -> tuple[bool, list[str], str | N
         errors["ids"] = "not comment ids"
     if note is not None and (not isinstance(note, str) or len(note) > NOTE_MAX):
         errors["note"] = f"a string of at most {NOTE_MAX} characters"
-    elif isinstance(note, str) and not _encodable(note):
+    elif isinstance(note, str) and not is_encodable(note):
         errors["note"] = "contains invalid unicode (lone surrogate)"
     if errors:
         raise ApiError(422, "validation_failed", "some fields are invalid", fields=errors)
     assert isinstance(ids, list)
     return action == "approve", list(dict.fromkeys(ids)), note or None
-
-
-def _encodable(text: str) -> bool:
-    try:
-        text.encode("utf-8")
-    except UnicodeEncodeError:
-        return False
-    return True
 
 
 async def decisions(request: web.Request) -> web.Response:
