@@ -37,6 +37,7 @@ browser:
 
 lint: $(STAMP)
 	$(BIN)/ruff check service workers tests scripts
+	$(BIN)/lint-imports
 
 typecheck: $(STAMP)
 	$(BIN)/mypy

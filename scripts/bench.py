@@ -79,7 +79,7 @@ def make_plan(args: argparse.Namespace) -> Plan:
 
 
 def models_dir() -> Path:
-    from service.settings import Settings
+    from service.core.settings import Settings
 
     path = Settings.from_env().models_dir
     return path if path.is_absolute() else ROOT / path

@@ -19,7 +19,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from service.settings import Settings
+from service.core.settings import Settings
 from workers.scoring.explain import MIN_DROP, RATIO, WordScores, merge, occlusion_drops, pick, span_f1
 from workers.scoring.toxicity import ToxicityScorer
 

@@ -118,7 +118,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--batch-size", type=int, default=32)
     parser.add_argument("--json-out", type=Path, default=None)
     args = parser.parse_args(argv)
-    from service.settings import Settings
+    from service.core.settings import Settings
     from workers.scoring.toxicity import ToxicityScorer
 
     settings = Settings(toxicity_model=args.model, models_dir=args.models_dir, torch_threads=args.threads)

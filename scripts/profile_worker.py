@@ -33,12 +33,12 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from benchkit.procs import Procs, cpu_seconds, start_redis
 from benchkit.texts import payload, synthetic_comments
 
-from service.app import redis_client
-from service.keys import Keys
-from service.logs import configure_logging
-from service.models import CommentFields
-from service.queue import Enqueuer, EnqueueRequest
-from service.settings import Settings
+from service.core.connections import redis_client
+from service.core.keys import Keys
+from service.core.logs import configure_logging
+from service.core.models import CommentFields
+from service.core.queue import Enqueuer, EnqueueRequest
+from service.core.settings import Settings
 from workers.consumer import Worker
 from workers.run import load_pipeline
 from workers.scoring.pipeline import ScoringPipeline

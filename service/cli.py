@@ -6,8 +6,8 @@ import argparse
 import sys
 from pathlib import Path
 
-from service.logs import configure_logging
-from service.settings import Settings, SettingsError
+from service.core.logs import configure_logging
+from service.core.settings import Settings, SettingsError
 
 
 def _settings(args: argparse.Namespace) -> Settings:

@@ -12,36 +12,19 @@ import sys
 import time
 from pathlib import Path
 
-import redis as redis_sync
 from aiohttp import web
 
-from service.app import create_app, redis_client
-from service.httputil import DRAINING
-from service.keys import Keys
-from service.logs import get_logger
-from service.redis_server import EmbeddedRedis
-from service.settings import Settings, child_env
+from service.core.connections import redis_client
+from service.core.keys import Keys
+from service.core.logs import get_logger
+from service.core.redis_server import URL_FILE, EmbeddedRedis, running_redis_url
+from service.core.settings import Settings, child_env
+from service.http.app import create_app
+from service.http.common import DRAINING
 
 log = get_logger("commentmod.launcher")
 
-URL_FILE = "redis.url"
 DEV_KEYS_FILE = "dev-keys.json"
-
-
-def running_redis_url(settings: Settings) -> str | None:
-    """COMMENTMOD_REDIS_URL, else the embedded Redis of a ``commentmod up`` running on the data dir
-    (its URL file, if that server answers: a file left by an unclean exit is ignored)."""
-    if settings.redis_url:
-        return settings.redis_url
-    url_file = settings.data_dir / URL_FILE
-    if url_file.exists():
-        url = url_file.read_text().strip()
-        try:
-            if redis_sync.Redis.from_url(url, socket_timeout=2).ping():
-                return url
-        except redis_sync.ConnectionError:
-            pass
-    return None
 
 
 def resolve_redis_url(settings: Settings) -> str:

@@ -6,52 +6,17 @@ Each test gets its own key prefix, so tests never see each other's data and need
 from __future__ import annotations
 
 import secrets
-import subprocess
-import time
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import pytest
-import redis as redis_sync
 from aiohttp.test_utils import TestClient, TestServer
 
-from service.app import create_app
-from service.logs import configure_logging
-from service.redis_server import find_redis_server, free_port
-from service.settings import Settings
-
-SITE_KEY = "site-key-0123456789"
-OTHER_SITE_KEY = "other-key-0123456789"
-MOD_KEY = "mod-key-0123456789"
-
-
-def start_redis(tmp: Path, port: int, extra: list[str] | None = None) -> subprocess.Popen[bytes]:
-    tmp.mkdir(parents=True, exist_ok=True)
-    args = [
-        find_redis_server(),
-        "--port",
-        str(port),
-        "--bind",
-        "127.0.0.1",
-        "--dir",
-        str(tmp),
-        "--save",
-        "",
-        "--appendonly",
-        "no",
-        *(extra or []),
-    ]
-    process = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    client = redis_sync.Redis(port=port)
-    deadline = time.monotonic() + 15
-    while time.monotonic() < deadline:
-        try:
-            if client.ping():
-                return process
-        except redis_sync.ConnectionError:
-            time.sleep(0.05)
-    process.kill()
-    raise RuntimeError("redis-server did not start")
+from service.core.logs import configure_logging
+from service.core.redis_server import free_port
+from service.core.settings import Settings
+from service.http.app import create_app
+from tests.kits.common import MOD_KEY, OTHER_SITE_KEY, SITE_KEY, start_redis
 
 
 @pytest.fixture(scope="session")
@@ -87,13 +52,7 @@ async def client(settings: Settings) -> AsyncIterator[TestClient]:  # type: igno
         yield test_client
 
 
-def site_headers(key: str = SITE_KEY, **extra: str) -> dict[str, str]:
-    return {"Authorization": f"Bearer {key}", **extra}
-
-
-def mod_headers(**extra: str) -> dict[str, str]:
-    return {"Authorization": f"Bearer {MOD_KEY}", **extra}
-
+pytest_plugins = ["tests.kits.faultkit", "tests.kits.workerkit"]
 
 SUITE_LOG = "suite-logs.jsonl"
 

@@ -9,7 +9,7 @@ import json
 from collections.abc import Iterable
 from typing import IO, Any
 
-from service.settings import Settings
+from service.core.settings import Settings
 from workers.policy import decide
 from workers.scoring.pipeline import ScoringPipeline
 from workers.scoring.types import CommentText

@@ -22,16 +22,17 @@ from dataclasses import dataclass, replace
 from redis.asyncio import Redis
 from redis.exceptions import RedisError, ResponseError
 
-from service.keys import Keys
-from service.logs import get_logger
-from service.metrics import WorkerMetrics
-from service.models import CommentRecord, Decision, StreamJob
-from service.privacy import author_hash
-from service.settings import Settings
-from service.store import DecisionStore
-from workers import deadletter, reputation
+from service.core import reputation
+from service.core.keys import Keys
+from service.core.logs import get_logger
+from service.core.metrics import WorkerMetrics
+from service.core.models import CommentRecord, Decision, StreamJob
+from service.core.privacy import author_hash
+from service.core.rules import RuleHit, RulesCache
+from service.core.settings import Settings
+from service.core.store import DecisionStore
+from workers import deadletter
 from workers.policy import AuthorPolicy, Verdict, decide
-from workers.rules import RuleHit, RulesCache
 from workers.scoring.history import history_signals_many, remember_spam_domains
 from workers.scoring.pipeline import ScoringPipeline
 from workers.scoring.spam import find_links

@@ -13,9 +13,9 @@ from typing import TYPE_CHECKING, Any
 from redis.asyncio import Redis
 from redis.exceptions import WatchError
 
-from service.keys import Keys
-from service.logs import get_logger
-from service.models import Decision, StreamJob
+from service.core.keys import Keys
+from service.core.logs import get_logger
+from service.core.models import Decision, StreamJob
 from workers.policy import scoring_failed
 
 if TYPE_CHECKING:

@@ -17,18 +17,17 @@ from typing import IO, Any
 
 from redis.asyncio import Redis
 
-from service.keys import Keys
-from service.models import CommentRecord
-from service.settings import Settings
-from service.store import DecisionStore
+from service.core.keys import Keys
+from service.core.models import CommentRecord
+from service.core.settings import Settings
+from service.core.store import DecisionStore
 
 PAGE = 500
 
 
 @contextmanager
 def _redis_url(settings: Settings) -> Iterator[str]:
-    from service.launcher import running_redis_url
-    from service.redis_server import EmbeddedRedis
+    from service.core.redis_server import EmbeddedRedis, running_redis_url
 
     url = running_redis_url(settings)
     if url is not None:

@@ -15,7 +15,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
-from workers.rules import RuleHit
+from service.core.rules import RuleHit
 from workers.scoring.types import Reason, Scores
 
 SCORING_FAILED = "scoring_failed"

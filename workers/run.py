@@ -12,10 +12,10 @@ from concurrent.futures import ThreadPoolExecutor
 
 from aiohttp import web
 
-from service.app import redis_client
-from service.logs import get_logger
-from service.metrics import CONTENT_TYPE
-from service.settings import Settings
+from service.core.connections import redis_client
+from service.core.logs import get_logger
+from service.core.metrics import CONTENT_TYPE
+from service.core.settings import Settings
 from workers.consumer import Worker
 from workers.scoring.pipeline import ScoringPipeline
 from workers.webhooks import WebhookSender

@@ -24,10 +24,10 @@ import aiohttp
 from redis.asyncio import Redis
 from redis.exceptions import ResponseError
 
-from service.keys import Keys
-from service.logs import get_logger
-from service.settings import Settings
-from service.store import DecisionStore
+from service.core.keys import Keys
+from service.core.logs import get_logger
+from service.core.settings import Settings
+from service.core.store import DecisionStore
 
 log = get_logger("commentmod.webhooks")
 

@@ -54,7 +54,7 @@ def intake_api(ctx: Ctx, name: str, fsync: str, processes: int = 1, log_level: s
 def _xlen(redis_url: str | None) -> int:
     if not redis_url:
         return 0
-    from service.keys import Keys
+    from service.core.keys import Keys
 
     with redis_sync.Redis.from_url(redis_url, decode_responses=True) as client:
         return int(client.xlen(Keys(PREFIX).stream))

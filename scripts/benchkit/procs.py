@@ -88,7 +88,7 @@ def _kill_group_leftovers(pgid: int) -> None:
 
 
 def find_redis_server() -> str:
-    from service.redis_server import find_redis_server as find
+    from service.core.redis_server import find_redis_server as find
 
     return find()
 

@@ -24,7 +24,7 @@ class RawModel:
     """The model in this process, with the threads torch picks (or COMMENTMOD_TORCH_THREADS)."""
 
     def __init__(self, env: dict[str, str], batch_size: int) -> None:
-        from service.settings import Settings
+        from service.core.settings import Settings
         from workers.scoring.toxicity import ToxicityScorer
 
         self.scorer = ToxicityScorer.from_settings(Settings.from_env(env))

@@ -17,7 +17,7 @@ from benchkit.phases import PREFIX, SITE_KEY, Ctx, start_api
 from benchkit.procs import RssSampler, cpu_seconds, python_cmd, start_redis
 from benchkit.raw import RawModel, RawPool
 from benchkit.texts import payload
-from service.keys import Keys
+from service.core.keys import Keys
 from service.launcher import threads_per_worker, worker_names
 
 

@@ -122,7 +122,7 @@ def evaluate(settings: Any, args: argparse.Namespace) -> list[Table]:
 
 
 def run(args: argparse.Namespace) -> int:
-    from service.settings import Settings
+    from service.core.settings import Settings
 
     settings = Settings.from_env()
     tables = evaluate(settings, args)

@@ -24,7 +24,7 @@ import re
 from collections.abc import Iterable, Sequence
 from typing import Protocol
 
-from workers.scoring.normalize import fold_units
+from service.core.normalize import fold_units
 
 WORD = re.compile(r"[^\W_]+(?:['’*@$][^\W_]+)*")  # words, keeping "don't" and "f*ck" whole
 MAX_WORDS = 120  # longer comments: only the first 120 words are candidates

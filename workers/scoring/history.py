@@ -26,8 +26,8 @@ from typing import Any
 
 import numpy as np
 
-from service.keys import Keys
-from service.privacy import history_hash
+from service.core.keys import Keys
+from service.core.privacy import history_hash
 from workers.scoring.spam import MAX_BODY_CHARS, WORD_RE, find_links, normalise
 from workers.scoring.types import CommentText, Signal
 

@@ -248,7 +248,7 @@ def resolve(name: str, models_dir: Path) -> tuple[Path, Path]:
 
 
 def resolve_settings(settings: Any) -> tuple[Path, Path]:
-    """``resolve`` for ``service.settings.Settings``."""
+    """``resolve`` for ``service.core.settings.Settings``."""
     return resolve(settings.toxicity_model, Path(settings.models_dir))
 
 
@@ -328,7 +328,7 @@ def fetch_model(name: str, models_dir: Path, url: str | None = None, hf_base: st
 def _cmd_fetch(args: argparse.Namespace) -> int:
     models_dir = args.models_dir
     if models_dir is None:
-        from service.settings import Settings
+        from service.core.settings import Settings
 
         models_dir = Settings.from_env().models_dir
     try:

@@ -7,7 +7,7 @@ import os
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
-from service.settings import Settings
+from service.core.settings import Settings
 from workers.scoring.explain import WordScores, toxic_spans
 from workers.scoring.spam import SpamScorer
 from workers.scoring.toxicity import ToxicityScorer

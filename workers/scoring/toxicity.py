@@ -19,8 +19,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from service.core.normalize import fold
 from workers.scoring import modelstore
-from workers.scoring.normalize import fold
 
 MAX_WINDOWS = 96  # per text; 96 windows of 128 tokens cover ~9,000 tokens, beyond max_body_bytes text
 # Padded tokens per forward pass. Small passes keep the activations in the CPU's caches. On the 2-core

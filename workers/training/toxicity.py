@@ -134,8 +134,8 @@ def build_model(labels: tuple[str, ...], freeze_layers: int, seed: int) -> Any:
 def _encode(texts: list[str], max_len: int) -> list[list[int]]:
     import transformers
 
+    from service.core.normalize import fold
     from workers.scoring.modelstore import base_model_dir
-    from workers.scoring.normalize import fold
 
     tokenizer = transformers.AutoTokenizer.from_pretrained(str(base_model_dir()))
     encoded = tokenizer([fold(t) for t in texts], truncation=True, max_length=max_len)

@@ -1,0 +1,232 @@
+"""The decision store: comment records, verdicts, the held queue and the audit trail, all in Redis.
+
+State changes are Lua scripts so each one is atomic and fenced:
+* a worker's decision is written only while the comment is ``pending`` (a late or repeated write
+  from a stale worker is a no-op, and a moderator's decision is never overwritten by a worker);
+* a moderator can act only on a ``held`` comment (anything else answers a conflict).
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from redis.asyncio import Redis
+
+from service.core.keys import Keys
+from service.core.models import CommentRecord, Decision
+
+_DECIDE = """
+local status = redis.call('HGET', KEYS[1], 'status')
+if not status then return 'missing' end
+if status ~= 'pending' then return status end
+redis.call('HSET', KEYS[1], 'status', ARGV[3], 'decision', ARGV[2], 'decided_at', ARGV[4],
+           'decided_by', 'auto')
+redis.call('HDEL', KEYS[3], ARGV[1])
+redis.call('RPUSH', KEYS[4], ARGV[6])
+if ARGV[3] == 'held' then
+  redis.call('ZADD', KEYS[2], ARGV[5], ARGV[1])
+else
+  redis.call('ZADD', KEYS[5], ARGV[8], ARGV[1])
+  if tonumber(ARGV[9]) > 0 then
+    redis.call('EXPIRE', KEYS[1], ARGV[9])
+    redis.call('EXPIRE', KEYS[4], ARGV[9])
+  end
+end
+redis.call('PUBLISH', ARGV[7], ARGV[1])
+redis.call('XADD', KEYS[6], 'MAXLEN', '~', 1000000, '*', 'id', ARGV[1], 'status', ARGV[3])
+return 'ok'
+"""
+
+_MODERATE = """
+local status = redis.call('HGET', KEYS[1], 'status')
+if not status then return 'missing' end
+if status ~= 'held' then return status end
+redis.call('HSET', KEYS[1], 'status', ARGV[2], 'decided_by', ARGV[3], 'decided_at', ARGV[4])
+redis.call('ZREM', KEYS[2], ARGV[1])
+redis.call('ZADD', KEYS[4], ARGV[7], ARGV[1])
+redis.call('RPUSH', KEYS[3], ARGV[5])
+if tonumber(ARGV[8]) > 0 then
+  redis.call('EXPIRE', KEYS[1], ARGV[8])
+  redis.call('EXPIRE', KEYS[3], ARGV[8])
+end
+redis.call('PUBLISH', ARGV[6], ARGV[1])
+redis.call('XADD', KEYS[5], 'MAXLEN', '~', 1000000, '*', 'id', ARGV[1], 'status', ARGV[2])
+return 'ok'
+"""
+
+
+class Conflict(Exception):
+    """The comment is not in a state that allows the action (for example not held)."""
+
+    def __init__(self, status: str) -> None:
+        super().__init__(status)
+        self.status = status
+
+
+class NotFound(Exception):
+    """No such comment (or not visible to the caller)."""
+
+
+@dataclass(frozen=True, slots=True)
+class QueuePage:
+    items: list[CommentRecord]
+    next_cursor: str | None
+
+
+def audit_entry(actor: str, action: str, from_status: str, to_status: str, note: str | None = None) -> str:
+    entry: dict[str, Any] = {
+        "at": time.time(),
+        "actor": actor,
+        "action": action,
+        "from": from_status,
+        "to": to_status,
+    }
+    if note:
+        entry["note"] = note
+    return json.dumps(entry, ensure_ascii=False)
+
+
+class DecisionStore:
+    """Reads and fenced writes of comment records."""
+
+    def __init__(self, redis: Redis, keys: Keys, retention_s: int = 0) -> None:
+        """``retention_s`` > 0 expires published and rejected records that long after their decision;
+        held and pending comments never expire."""
+        self._redis = redis
+        self._keys = keys
+        self._retention_s = retention_s
+        self._decide = redis.register_script(_DECIDE)
+        self._moderate = redis.register_script(_MODERATE)
+
+    async def get(self, comment_id: str) -> CommentRecord | None:
+        data = await self._redis.hgetall(self._keys.comment(comment_id))
+        if not data or "status" not in data:
+            return None
+        return CommentRecord.from_hash(comment_id, data)
+
+    async def get_many(self, ids: list[str]) -> dict[str, CommentRecord]:
+        if not ids:
+            return {}
+        pipe = self._redis.pipeline(transaction=False)
+        for comment_id in ids:
+            pipe.hgetall(self._keys.comment(comment_id))
+        rows = await pipe.execute()
+        return {cid: CommentRecord.from_hash(cid, row) for cid, row in zip(ids, rows, strict=True) if row}
+
+    async def decide(self, comment_id: str, created_at: float, decision: Decision) -> str:
+        """Store an automatic decision if the comment is still pending.
+
+        Returns ``"ok"`` when written, ``"missing"`` if there is no such comment, or the current status
+        when it was already decided (the write is then a no-op: idempotent and fenced).
+        """
+        keys, args = self._decide_call(comment_id, created_at, decision)
+        return str(await self._decide(keys=keys, args=args))
+
+    async def decide_many(self, items: Sequence[tuple[str, float, Decision]]) -> list[str]:
+        """``decide`` for a batch of ``(comment_id, created_at, decision)`` in one pipeline (plus
+        redis-py's SCRIPT EXISTS before it); each write is still its own fenced script. One result per
+        item, in order."""
+        if not items:
+            return []
+        pipe = self._redis.pipeline(transaction=False)
+        for comment_id, created_at, decision in items:
+            keys, args = self._decide_call(comment_id, created_at, decision)
+            await self._decide(keys=keys, args=args, client=pipe)
+        return [str(result) for result in await pipe.execute()]
+
+    def _decide_call(
+        self, comment_id: str, created_at: float, decision: Decision
+    ) -> tuple[list[str], list[Any]]:
+        now = time.time()
+        entry = audit_entry("auto", "decide", "pending", decision.status)
+        keys = [
+            self._keys.comment(comment_id),
+            self._keys.held,
+            self._keys.attempts,
+            self._keys.audit(comment_id),
+            self._keys.by_status(decision.status),
+            self._keys.webhook_stream,
+        ]
+        args = [
+            comment_id,
+            decision.to_json(),
+            decision.status,
+            repr(now),
+            int(created_at * 1_000_000),
+            entry,
+            self._keys.decided_channel,
+            int(now * 1_000_000),
+            self._retention_s,
+        ]
+        return keys, args
+
+    async def moderate(self, comment_id: str, moderator: str, approve: bool, note: str | None) -> None:
+        """Approve or reject a held comment; raises ``NotFound`` or ``Conflict``."""
+        to_status = "published" if approve else "rejected"
+        now = time.time()
+        actor = f"moderator:{moderator}"
+        entry = audit_entry(actor, "approve" if approve else "reject", "held", to_status, note)
+        result = str(
+            await self._moderate(
+                keys=[
+                    self._keys.comment(comment_id),
+                    self._keys.held,
+                    self._keys.audit(comment_id),
+                    self._keys.by_status(to_status),
+                    self._keys.webhook_stream,
+                ],
+                args=[
+                    comment_id,
+                    to_status,
+                    actor,
+                    repr(now),
+                    entry,
+                    self._keys.decided_channel,
+                    int(now * 1_000_000),
+                    self._retention_s,
+                ],
+            )
+        )
+        if result == "missing":
+            raise NotFound(comment_id)
+        if result != "ok":
+            raise Conflict(result)
+
+    async def audit_trail(self, comment_id: str) -> list[dict[str, Any]]:
+        raw = await self._redis.lrange(self._keys.audit(comment_id), 0, -1)
+        return [json.loads(item) for item in raw]
+
+    async def held_page(self, limit: int, cursor: str | None) -> QueuePage:
+        """Held comments, oldest first; ``cursor`` is the opaque value returned as ``next_cursor``."""
+        low: str = "-inf"
+        after_id = ""
+        if cursor:
+            score, _, after_id = cursor.partition(":")
+            low = score
+        # Members with equal scores come back in lexical order, so skipping up to ``after_id`` is exact.
+        raw = await self._redis.zrangebyscore(
+            self._keys.held, low, "+inf", start=0, num=limit + 1 + (50 if after_id else 0), withscores=True
+        )
+        rows = [(m, int(s)) for m, s in raw if not (cursor and int(s) == int(low) and m <= after_id)]
+        page, more = rows[:limit], len(rows) > limit
+        records = await self.get_many([m for m, _ in page])
+        items = [records[m] for m, _ in page if m in records]
+        next_cursor = f"{page[-1][1]}:{page[-1][0]}" if more and page else None
+        return QueuePage(items=items, next_cursor=next_cursor)
+
+    async def held_count(self) -> int:
+        return int(await self._redis.zcard(self._keys.held))
+
+    async def trim_indexes(self) -> int:
+        """Drop ids of expired records from the published/rejected indexes."""
+        if self._retention_s <= 0:
+            return 0
+        cutoff = int((time.time() - self._retention_s) * 1_000_000)
+        removed = 0
+        for status in ("published", "rejected"):
+            removed += int(await self._redis.zremrangebyscore(self._keys.by_status(status), "-inf", cutoff))
+        return removed

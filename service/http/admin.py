@@ -1,0 +1,123 @@
+"""Rules and author standing (moderators), and the decision callback (sites)."""
+
+from __future__ import annotations
+
+import json
+import re
+import secrets
+from typing import Any
+from urllib.parse import urlsplit
+
+from aiohttp import web
+
+from service.core import reputation
+from service.core.rules import parse_rules, rules_from_json
+from service.core.store import audit_entry
+from service.core.validation import is_encodable
+from service.http.common import KEYS, REDIS, SETTINGS, ApiError, read_json, require
+from service.http.web.session import moderator_for
+
+_SITE = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
+_AUTHOR = re.compile(r"^[0-9a-f]{32}$")
+
+
+def _site_param(request: web.Request) -> str:
+    site = request.match_info.get("site", "")
+    if not _SITE.match(site):
+        raise ApiError(404, "not_found", "no such site")
+    return site
+
+
+async def get_rules(request: web.Request) -> web.Response:
+    await moderator_for(request)  # a moderator key, or the moderators' page session
+    site = _site_param(request)
+    redis, keys = request.app[REDIS], request.app[KEYS]
+    rules = rules_from_json(await redis.get(keys.rules(site)))
+    audit = [json.loads(e) for e in await redis.lrange(keys.rules_audit(site), -20, -1)]
+    return web.json_response({"site": site, "rules": rules.to_json(), "audit": audit})
+
+
+async def put_rules(request: web.Request) -> web.Response:
+    moderator = await moderator_for(request)  # page writes carry the session's CSRF token
+    site = _site_param(request)
+    parsed = parse_rules(await read_json(request))
+    if isinstance(parsed, dict):
+        raise ApiError(422, "validation_failed", "some rules are invalid", fields=parsed)
+    redis, keys = request.app[REDIS], request.app[KEYS]
+    entry = json.loads(audit_entry(f"moderator:{moderator}", "rules", "", ""))
+    entry["rules"] = parsed.to_json()
+    pipe = redis.pipeline(transaction=True)
+    pipe.set(keys.rules(site), parsed.dumps())
+    pipe.rpush(keys.rules_audit(site), json.dumps(entry, ensure_ascii=False))
+    pipe.ltrim(keys.rules_audit(site), -1000, -1)
+    await pipe.execute()
+    return web.json_response({"site": site, "rules": parsed.to_json()})
+
+
+async def put_author(request: web.Request) -> web.Response:
+    """Trust, ban or reset an author of a site, by author hash (shown to moderators as ``author``)."""
+    require(request, "moderator")
+    site = _site_param(request)
+    author = request.match_info["author"]
+    if not _AUTHOR.match(author):
+        raise ApiError(404, "not_found", "no such author")
+    payload = await read_json(request)
+    standing = payload.get("standing") if isinstance(payload, dict) else None
+    extra = [k for k in payload if k != "standing"] if isinstance(payload, dict) else []
+    if standing not in reputation.STANDINGS or extra:
+        fields = {
+            "standing": f"one of {', '.join(reputation.STANDINGS)}",
+            **dict.fromkeys(extra, "unknown field"),
+        }
+        raise ApiError(422, "validation_failed", "bad standing", fields=fields)
+    result = await reputation.set_standing(request.app[REDIS], request.app[KEYS], site, author, standing)
+    return web.json_response({"site": site, "author": author, "standing": result.standing,
+                              "approved": result.approved})  # fmt: skip
+
+
+def _check_url(url: Any) -> str:
+    if not isinstance(url, str) or len(url) > 2048 or not is_encodable(url):
+        raise ApiError(422, "validation_failed", "bad url", fields={"url": "an http(s) URL"})
+    try:
+        parts = urlsplit(url)
+        host = parts.hostname
+    except ValueError:
+        host = None
+    if host is None or parts.scheme not in {"http", "https"}:
+        raise ApiError(422, "validation_failed", "bad url", fields={"url": "an http(s) URL"})
+    return url
+
+
+async def put_webhook(request: web.Request) -> web.Response:
+    """A site sets its decision callback; the answer carries the signing secret (keep it)."""
+    site = require(request, "site").name
+    payload = await read_json(request)
+    assert payload is not None
+    if set(payload) - {"url"}:
+        fields = {k: "unknown field" for k in payload if k != "url"}
+        raise ApiError(422, "validation_failed", "only url", fields=fields)
+    url = _check_url(payload.get("url"))
+    secret = "whsec_" + secrets.token_urlsafe(32)
+    await request.app[REDIS].hset(request.app[KEYS].webhook(site), mapping={"url": url, "secret": secret})
+    return web.json_response({"url": url, "secret": secret})
+
+
+async def get_webhook(request: web.Request) -> web.Response:
+    site = require(request, "site").name
+    url = await request.app[REDIS].hget(request.app[KEYS].webhook(site), "url")
+    return web.json_response({"url": url or request.app[SETTINGS].webhooks.get(site)})
+
+
+async def delete_webhook(request: web.Request) -> web.Response:
+    site = require(request, "site").name
+    await request.app[REDIS].delete(request.app[KEYS].webhook(site))
+    return web.json_response({"url": None})
+
+
+def add_routes(app: web.Application) -> None:
+    app.router.add_get("/v1/moderation/rules/{site}", get_rules)
+    app.router.add_put("/v1/moderation/rules/{site}", put_rules)
+    app.router.add_put("/v1/moderation/authors/{site}/{author}", put_author)
+    app.router.add_get("/v1/webhook", get_webhook)
+    app.router.add_put("/v1/webhook", put_webhook)
+    app.router.add_delete("/v1/webhook", delete_webhook)

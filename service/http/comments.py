@@ -1,0 +1,153 @@
+"""Site-facing endpoints: post a comment, read its status and verdict."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import hashlib
+import re
+import time
+from typing import Any
+from urllib.parse import parse_qsl
+
+from aiohttp import web
+
+from service.core.models import CommentFields, CommentRecord, is_comment_id, new_comment_id
+from service.core.queue import EnqueueRequest
+from service.core.validation import form_to_payload, validate_comment
+from service.http.common import (
+    COMMENT_ID,
+    ENQUEUER,
+    IDS,
+    METRICS,
+    REQUEST_ID,
+    SETTINGS,
+    STORE,
+    WAITER,
+    ApiError,
+    decode_text,
+    json_object,
+    read_body,
+    require,
+)
+
+_PREFER_WAIT = re.compile(r"(?:^|[,;\s])wait=(\d{1,3}(?:\.\d{1,3})?)(?:$|[,;\s])")
+_JSON_TYPES = {"application/json"}
+_FORM_TYPES = {"application/x-www-form-urlencoded"}
+_BODY_TYPES = _JSON_TYPES | _FORM_TYPES
+_JSON_UTF8 = "application/json; charset=utf-8"  # what web.json_response sends
+
+
+def _parse_payload(content_type: str, raw: bytes) -> dict[str, Any]:
+    if content_type in _JSON_TYPES:
+        return json_object(raw)
+    text = decode_text(raw)
+    try:
+        pairs = parse_qsl(text, keep_blank_values=True, strict_parsing=False, max_num_fields=100)
+    except ValueError as exc:
+        raise ApiError(400, "invalid_form", "the form body could not be parsed") from exc
+    payload, errors = form_to_payload(pairs)
+    if errors:
+        raise ApiError(422, "validation_failed", "some fields are invalid", fields=errors)
+    return payload
+
+
+async def _read_comment(request: web.Request) -> CommentFields:
+    content_type = request.content_type.lower()
+    if content_type not in _BODY_TYPES:
+        raise ApiError(415, "unsupported_media_type", "send application/json or a url-encoded form")
+    raw = await read_body(request, request.app[SETTINGS].max_body_bytes)
+    payload = _parse_payload(content_type, raw)
+    result = validate_comment(payload)
+    if isinstance(result, dict):
+        raise ApiError(422, "validation_failed", "some fields are invalid", fields=result)
+    return result
+
+
+def _idempotency_key(request: web.Request) -> str | None:
+    raw = request.headers.get("Idempotency-Key")
+    if raw is None:
+        return None
+    if not 1 <= len(raw) <= 255 or not raw.isprintable():
+        raise ApiError(400, "invalid_idempotency_key", "Idempotency-Key: 1 to 255 printable characters")
+    return hashlib.sha256(raw.encode()).hexdigest()
+
+
+def _wait_seconds(request: web.Request) -> float:
+    prefer = request.headers.get("Prefer")
+    match = _PREFER_WAIT.search(prefer) if prefer else None
+    if not match:
+        return 0.0
+    return min(float(match.group(1)), request.app[SETTINGS].wait_max_s)
+
+
+async def post_comment(request: web.Request) -> web.Response:
+    site = require(request, "site").name
+    fields = await _read_comment(request)
+    idem = _idempotency_key(request)
+    # The payload hash only tells a replayed Idempotency-Key's payload from another one.
+    payload_hash = hashlib.sha256(fields.to_json().encode()).hexdigest() if idem else ""
+    app, now = request.app, time.time()
+    comment_id = new_comment_id(now, app[IDS].take16())
+    result = await app[ENQUEUER].enqueue(
+        EnqueueRequest(
+            comment_id, site, fields, now, request[REQUEST_ID], idem, payload_hash, fields.stored_json()
+        )
+    )
+    if result.retry_after:
+        raise ApiError(429, "rate_limited", "too many comments, retry later", retry_after=result.retry_after)
+    request[COMMENT_ID] = result.comment_id
+    if result.created:
+        app[METRICS].accepted.inc()
+    elif result.payload_hash != payload_hash:
+        raise ApiError(
+            422, "idempotency_key_reused", "this Idempotency-Key was used with a different payload"
+        )
+    wait = _wait_seconds(request)
+    if not wait:  # the common case: the JSON of {"id": ..., "status": "pending"}, ids are plain hex
+        return web.Response(
+            body=b'{"id": "%s", "status": "pending"}' % result.comment_id.encode(),
+            status=202,
+            headers={"Content-Type": _JSON_UTF8, "Location": f"/v1/comments/{result.comment_id}"},
+        )
+    record = await _wait_for_decision(request, result.comment_id, wait)
+    headers = {"Location": f"/v1/comments/{result.comment_id}", "Preference-Applied": f"wait={wait:g}"}
+    if record is not None and record.status != "pending":
+        return web.json_response(record.public(), status=200, headers=headers)
+    status = "pending" if record is None else record.status
+    return web.json_response({"id": result.comment_id, "status": status}, status=202, headers=headers)
+
+
+async def _wait_for_decision(request: web.Request, comment_id: str, wait: float) -> CommentRecord | None:
+    """Wait up to ``wait`` seconds; a pub/sub nudge wakes us early, a slow poll covers lost nudges."""
+    store, waiter = request.app[STORE], request.app[WAITER]
+    deadline = time.monotonic() + wait
+    record = None
+    while True:
+        future = waiter.register(comment_id)
+        try:
+            record = await store.get(comment_id)
+            remaining = deadline - time.monotonic()
+            if (record is not None and record.status != "pending") or remaining <= 0:
+                return record
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(future, min(remaining, 1.0))
+        finally:
+            waiter.unregister(comment_id, future)
+
+
+async def get_comment(request: web.Request) -> web.Response:
+    site = require(request, "site").name
+    comment_id = request.match_info["comment_id"]
+    record = None
+    if is_comment_id(comment_id):
+        request[COMMENT_ID] = comment_id
+        record = await request.app[STORE].get(comment_id)
+    if record is None or record.site != site:
+        raise ApiError(404, "not_found", "no such comment")
+    return web.json_response(record.public())
+
+
+def add_routes(app: web.Application) -> None:
+    app.router.add_post("/v1/comments", post_comment)
+    app.router.add_get("/v1/comments/{comment_id}", get_comment)

@@ -1,0 +1,181 @@
+"""Site rules and author reputation: validated, stored in Redis, audited, applied by workers at once."""
+
+from __future__ import annotations
+
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
+
+import pytest
+import redis.asyncio as aioredis
+from aiohttp.test_utils import TestClient, TestServer
+
+from service.core.keys import Keys
+from service.core.privacy import author_hash
+from service.core.rules import CompiledRules, parse_rules
+from service.core.settings import Settings
+from service.http.app import create_app
+from tests.kits.common import mod_headers, site_headers
+from tests.kits.tiny_model import build_tiny_checkpoint
+from workers.consumer import Worker
+from workers.policy import AuthorPolicy, decide
+from workers.scoring.pipeline import ScoringPipeline
+from workers.scoring.types import Scores
+
+
+@pytest.fixture(scope="module")
+def tiny_pipeline(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, ScoringPipeline]:
+    folder = tmp_path_factory.mktemp("tiny-rules")
+    build_tiny_checkpoint(folder)
+    return folder, ScoringPipeline.from_settings(Settings.from_env({}, toxicity_model=str(folder)))
+
+
+async def _post(client: Any, body: str, **extra: str) -> str:
+    payload = {"name": "Reader", "email": "reader@example.org", "body": body, **extra}
+    resp = await client.post("/v1/comments", json=payload, headers=site_headers())
+    assert resp.status == 202
+    return str((await resp.json())["id"])
+
+
+LENIENT = {"toxicity": 0.99, "spam": 0.99}  # the tiny model's scores are near 0.5: never held by score
+
+
+async def _drain(settings: Settings, pipeline: ScoringPipeline) -> None:
+    """Run a real worker over everything in the stream, once."""
+    redis = aioredis.Redis.from_url(settings.redis_url or "", decode_responses=True)
+    keys = Keys(settings.stream_prefix)
+    with ThreadPoolExecutor(max_workers=1) as executor:
+        worker = Worker(settings, redis, pipeline, executor, "w-rules")
+        await worker.ensure_group()
+        while True:
+            got = await redis.xreadgroup(keys.group, "w-rules", {keys.stream: ">"}, count=50)
+            if not got:
+                break
+            await worker.handle([m for _, entries in got for m in entries])
+    await redis.aclose()
+
+
+async def _status(client: Any, cid: str) -> dict[str, Any]:
+    return dict(await (await client.get(f"/v1/moderation/comments/{cid}", headers=mod_headers())).json())
+
+
+def test_rules_validation_names_every_bad_field() -> None:
+    errors = parse_rules(
+        {"banned": [{"pattern": "(unclosed", "kind": "regex"}, {"pattern": "x", "action": "delete"}],
+         "max_links": -1, "thresholds": {"toxicity": 2}, "colour": "red"}
+    )  # fmt: skip
+    assert isinstance(errors, dict)
+    assert set(errors) == {"banned[0].pattern", "banned[1]", "max_links", "thresholds.toxicity", "colour"}
+
+
+def test_banned_words_match_through_evasion_and_patterns_are_linear_time() -> None:
+    rules = parse_rules(
+        {"banned": [{"pattern": "idiot", "action": "reject"}, {"pattern": "(a+)+$", "kind": "regex"}]}
+    )
+    assert not isinstance(rules, dict)
+    compiled = CompiledRules(rules)
+    assert [h.action for h in compiled.check("what an 1d10t", "", 0)] == ["reject"]
+    assert compiled.check("idiotic ideas", "", 0) == []  # whole words only
+    started = time.perf_counter()
+    compiled.check("a" * 50_000 + "!", "", 0)
+    assert time.perf_counter() - started < 0.05
+
+
+def test_trusted_author_publishes_unless_a_score_reaches_always_hold() -> None:
+    scores = Scores(values={"toxicity": 0.7, "spam": 0.1})
+    thresholds = {"toxicity": 0.5, "spam": 0.8}
+    assert decide(scores, thresholds).verdict == "hold"
+    assert decide(scores, thresholds, author=AuthorPolicy(trusted=True)).verdict == "publish"
+    hot = Scores(values={"toxicity": 0.97, "spam": 0.1})
+    assert decide(hot, thresholds, author=AuthorPolicy(trusted=True)).verdict == "hold"
+    banned = AuthorPolicy(banned=True, banned_action="reject")
+    assert decide(Scores(values={"toxicity": 0.0}), thresholds, author=banned).verdict == "reject"
+
+
+async def test_rules_change_without_restart_and_every_change_is_audited(
+    client: Any, settings: Settings, tiny_pipeline: tuple[Path, ScoringPipeline]
+) -> None:
+    _, pipeline = tiny_pipeline
+    settings = settings.with_(thresholds=LENIENT)
+    before = await _post(client, "This is a scam and a swindle")
+    await _drain(settings, pipeline)
+    assert (await _status(client, before))["status"] == "published"
+    rules = {"banned": [{"pattern": "swindle", "action": "reject"}], "suspect": ["scam"], "max_links": 1,
+             "premoderate_threads": ["live-blog"]}  # fmt: skip
+    resp = await client.put("/v1/moderation/rules/site-a", json=rules, headers=mod_headers())
+    assert resp.status == 200
+    rejected = await _post(client, "What a sw1ndle")
+    suspect = await _post(client, "Sounds like a scam to me")
+    links = await _post(client, "see http://a.example and http://b.example")
+    premod = await _post(client, "A calm remark", thread="live-blog")
+    await _drain(settings, pipeline)
+    assert (await _status(client, rejected))["status"] == "rejected"
+    assert [(await _status(client, c))["reasons"][0]["code"] for c in (suspect, links, premod)] == [
+        "suspect_word", "too_many_links", "premoderated_thread",
+    ]  # fmt: skip
+    view = await (await client.get("/v1/moderation/rules/site-a", headers=mod_headers())).json()
+    assert view["audit"][-1]["actor"] == "moderator:alice"
+    assert view["rules"]["suspect"] == ["scam"]
+    bad = await client.put("/v1/moderation/rules/site-a", json={"max_links": "many"}, headers=mod_headers())
+    assert bad.status == 422
+    assert (await client.put("/v1/moderation/rules/site-a", json=rules, headers=site_headers())).status == 403
+
+
+async def test_trusted_and_banned_authors_by_email_hash(
+    client: Any, settings: Settings, tiny_pipeline: tuple[Path, ScoringPipeline]
+) -> None:
+    _, pipeline = tiny_pipeline
+    strict = settings.with_(thresholds={"toxicity": 0.000001, "spam": 0.8}, trusted_after=0)
+    author = author_hash("reader@example.org")
+    held = await _post(client, "An ordinary remark")
+    await _drain(strict, pipeline)
+    assert (await _status(client, held))["status"] == "held"
+    assert (await _status(client, held))["author"] == author
+    url = f"/v1/moderation/authors/site-a/{author}"
+    assert (await client.put(url, json={"standing": "trusted"}, headers=mod_headers())).status == 200
+    trusted = await _post(client, "Another ordinary remark")
+    await _drain(strict, pipeline)
+    assert (await _status(client, trusted))["status"] == "published"
+    assert (await client.put(url, json={"standing": "banned"}, headers=mod_headers())).status == 200
+    banned = await _post(client, "A third ordinary remark")
+    await _drain(strict.with_(banned_author_action="reject"), pipeline)
+    assert (await _status(client, banned))["status"] == "rejected"
+    assert (await client.put(url, json={"standing": "royal"}, headers=mod_headers())).status == 422
+
+
+async def test_author_becomes_trusted_after_n_published_comments(
+    client: Any, settings: Settings, tiny_pipeline: tuple[Path, ScoringPipeline]
+) -> None:
+    _, pipeline = tiny_pipeline
+    lenient = settings.with_(trusted_after=2, thresholds=LENIENT)
+    for i in range(2):
+        await _post(client, f"Kind words number {i}")
+    await _drain(lenient, pipeline)
+    strict = lenient.with_(thresholds={"toxicity": 0.000001, "spam": 0.8})
+    later = await _post(client, "Later remark")
+    await _drain(strict, pipeline)
+    assert (await _status(client, later))["status"] == "published"
+
+
+async def test_with_a_hash_key_the_page_and_the_workers_agree_on_the_author(
+    settings: Settings, tiny_pipeline: tuple[Path, ScoringPipeline]
+) -> None:
+    """Under ``COMMENTMOD_HASH_KEY`` the moderator view shows the keyed pseudonym, and a ban made with it
+    reaches the workers, which compute the same pseudonym."""
+    _, pipeline = tiny_pipeline
+    keyed = settings.with_(hash_key="shared-secret-for-api-and-workers", thresholds=LENIENT)
+    async with TestClient(TestServer(create_app(keyed))) as client:
+        first = await _post(client, "An ordinary remark")
+        await _drain(keyed, pipeline)
+        author = (await _status(client, first))["author"]
+        assert (
+            author
+            == author_hash("reader@example.org", keyed.hash_secret)
+            != author_hash("reader@example.org")
+        )
+        url = f"/v1/moderation/authors/site-a/{author}"
+        assert (await client.put(url, json={"standing": "banned"}, headers=mod_headers())).status == 200
+        banned = await _post(client, "A second ordinary remark")
+        await _drain(keyed.with_(banned_author_action="reject"), pipeline)
+        assert (await _status(client, banned))["status"] == "rejected"

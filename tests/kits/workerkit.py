@@ -1,0 +1,119 @@
+"""Helpers for tests that run real workers: in-process or as `commentmod worker` child processes."""
+
+from __future__ import annotations
+
+import asyncio
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import redis.asyncio as aioredis
+
+from service.core.keys import Keys
+from service.core.settings import Settings, child_env
+
+
+def worker_env(settings: Settings, name: str, **extra: str) -> dict[str, str]:
+    values = {
+        "redis_url": settings.redis_url or "",
+        "stream_prefix": settings.stream_prefix,
+        "toxicity_model": settings.toxicity_model,
+        "models_dir": str(settings.models_dir),
+        "claim_idle_ms": str(settings.claim_idle_ms),
+        "block_ms": str(settings.block_ms),
+        "batch_size": str(settings.batch_size),
+        "max_deliveries": str(settings.max_deliveries),
+        "worker_name": name,
+        "log_format": "json",
+        "torch_threads": "1",
+        "metrics_port": "0",
+    }
+    for score, threshold in settings.thresholds.items():
+        values[f"threshold_{score}"] = str(threshold)
+    values.update(extra)
+    return child_env(**values)
+
+
+def spawn_worker(
+    settings: Settings, name: str, log_path: Path, processes: int = 1, **extra: str
+) -> subprocess.Popen[bytes]:
+    log = log_path.open("ab")
+    return subprocess.Popen(
+        [sys.executable, "-m", "service.cli", "worker", "--processes", str(processes)],
+        env=worker_env(settings, name, **extra),
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
+
+
+async def wait_for_heartbeat(
+    settings: Settings, name: str, process: subprocess.Popen[bytes], timeout_s: float = 90.0
+) -> None:
+    redis = aioredis.Redis.from_url(settings.redis_url or "", decode_responses=True)
+    try:
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            if process.poll() is not None:
+                raise RuntimeError(f"worker {name} exited with {process.returncode}")
+            if await redis.hexists(Keys(settings.stream_prefix).workers, name):
+                return
+            await asyncio.sleep(0.1)
+        raise TimeoutError(f"worker {name} never sent a heartbeat")
+    finally:
+        await redis.aclose()
+
+
+async def wait_decided(settings: Settings, ids: list[str], timeout_s: float = 120.0) -> dict[str, str]:
+    """Wait until every comment has left ``pending``; returns id -> status."""
+    redis = aioredis.Redis.from_url(settings.redis_url or "", decode_responses=True)
+    keys = Keys(settings.stream_prefix)
+    try:
+        deadline = time.monotonic() + timeout_s
+        while True:
+            pipe = redis.pipeline(transaction=False)
+            for cid in ids:
+                pipe.hget(keys.comment(cid), "status")
+            statuses = dict(zip(ids, await pipe.execute(), strict=True))
+            if all(s not in (None, "pending") for s in statuses.values()) or time.monotonic() > deadline:
+                return statuses
+            await asyncio.sleep(0.1)
+    finally:
+        await redis.aclose()
+
+
+async def wait_no_pending(redis: Any, keys: Keys, timeout_s: float) -> int:
+    """Wait until the scoring group has no unacknowledged entry; returns how many are left."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        pending = int((await redis.xpending(keys.stream, keys.group))["pending"])
+        if pending == 0 or time.monotonic() > deadline:
+            return pending
+        await asyncio.sleep(0.1)
+
+
+async def decide_counts(settings: Settings, ids: list[str]) -> dict[str, int]:
+    """How many automatic ``decide`` audit entries each comment has (exactly one is correct)."""
+    import json
+
+    redis = aioredis.Redis.from_url(settings.redis_url or "", decode_responses=True)
+    keys = Keys(settings.stream_prefix)
+    try:
+        out = {}
+        for cid in ids:
+            entries = [json.loads(e) for e in await redis.lrange(keys.audit(cid), 0, -1)]
+            out[cid] = sum(1 for e in entries if e["action"] == "decide")
+        return out
+    finally:
+        await redis.aclose()
+
+
+async def post_many(client: Any, count: int, headers: dict[str, str], body: str = "Good read.") -> list[str]:
+    ids = []
+    for i in range(count):
+        payload = {"name": f"Reader {i}", "email": f"reader{i}@example.org", "body": f"{body} #{i}"}
+        resp = await client.post("/v1/comments", json=payload, headers=headers)
+        assert resp.status == 202
+        ids.append((await resp.json())["id"])
+    return ids
