@@ -15,7 +15,7 @@ from service.core.rules import parse_rules, rules_from_json
 from service.core.store import audit_entry
 from service.core.validation import is_encodable
 from service.http.common import KEYS, REDIS, SETTINGS, ApiError, read_json, require
-from service.http.web.session import moderator_for
+from service.http.moderation import moderator_for
 
 _SITE = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
 _AUTHOR = re.compile(r"^[0-9a-f]{32}$")
@@ -56,7 +56,7 @@ async def put_rules(request: web.Request) -> web.Response:
 
 async def put_author(request: web.Request) -> web.Response:
     """Trust, ban or reset an author of a site, by author hash (shown to moderators as ``author``)."""
-    require(request, "moderator")
+    await moderator_for(request)  # a moderator key, or the page session with its CSRF token
     site = _site_param(request)
     author = request.match_info["author"]
     if not _AUTHOR.match(author):

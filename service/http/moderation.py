@@ -1,55 +1,103 @@
-"""Moderator endpoints: the held queue, one comment with its audit trail, approve and reject."""
+"""The moderator API, for API clients (Bearer moderator key) and the moderators' page (session + CSRF).
+
+One authentication helper (``moderator_for``), one note limit (``NOTE_MAX``) and one cursor format
+(``"<score>:<id>"``, read by ``cursor_param``) serve every moderator endpoint:
+
+* ``GET /v1/moderation/queue?limit=&cursor=`` held comments, oldest first, with ``held_total``
+* ``GET /v1/moderation/comments?status=held|published|rejected&reason=&thread=&site=&q=&limit=&cursor=``
+* ``GET /v1/moderation/queue/counts``
+* ``GET /v1/moderation/comments/{id}[/history][?include=email]`` one comment with its audit trail
+* ``POST /v1/moderation/comments/{id}/approve|reject`` ``{"note": "..."}`` (body optional)
+* ``POST /v1/moderation/decisions`` ``{"action": "approve"|"reject", "ids": [...], "note": "..."}``
+"""
 
 from __future__ import annotations
 
 import re
+from typing import Any
 
 from aiohttp import web
 
-from service.core import reputation
+from service.core.logs import get_logger
 from service.core.models import CommentRecord, is_comment_id
-from service.core.privacy import author_hash
+from service.core.moderation import Desk, act
 from service.core.store import Conflict, NotFound
 from service.core.validation import is_encodable
 from service.http.common import (
     COMMENT_ID,
+    KEYRING,
     KEYS,
     REDIS,
     SETTINGS,
     STORE,
     ApiError,
     read_json,
-    require,
     small_int,
 )
+from service.http.web.listing import Filters, held_counts, scan
+from service.http.web.session import CSRF_HEADER, SAFE_METHODS, csrf_ok, current_session
 
-_CURSOR = re.compile(r"^\d{1,17}:[0-9a-f]{28}$")
+log = get_logger("commentmod.moderate")
+
 NOTE_MAX = 2000
+BULK_MAX = 200
+_CURSOR = re.compile(r"^\d{1,17}:[0-9a-f]{28}$")
+LISTS = {"held": False, "published": True, "rejected": True}  # status -> newest first?
+_QUERY_MAX = {"reason": 64, "thread": 2048, "site": 128, "q": 200}
 
 
-def _limit(request: web.Request) -> int:
+async def moderator_for(request: web.Request) -> str:
+    """The moderator behind a request: a Bearer moderator key, or the session cookie (+ CSRF on writes).
+
+    401 without valid credentials, 403 for a site key or a cookie write without the right CSRF token.
+    """
+    authorization = request.headers.get("Authorization")
+    if authorization:
+        principal = request.app[KEYRING].lookup(authorization)
+        if principal is None:
+            raise ApiError(401, "unauthorized", "unknown key")
+        if principal.kind != "moderator":
+            raise ApiError(403, "forbidden", "this endpoint needs a moderator key")
+        return principal.name
+    session = await current_session(request)
+    if session is None:
+        raise ApiError(401, "unauthorized", "sign in at /moderate or send Authorization: Bearer <key>")
+    if request.method not in SAFE_METHODS and not csrf_ok(session, request.headers.get(CSRF_HEADER)):
+        raise ApiError(403, "csrf_failed", f"missing or wrong {CSRF_HEADER} header")
+    return session.moderator
+
+
+def desk(request: web.Request) -> Desk:
+    app = request.app
+    return Desk(app[STORE], app[REDIS], app[KEYS], app[SETTINGS].hash_secret)
+
+
+def bad_query(**fields: str) -> ApiError:
+    return ApiError(422, "validation_failed", "bad query", fields=fields)
+
+
+def limit_param(request: web.Request) -> int:
     limit = small_int(request.query.get("limit", "50"), 1, 200)
     if limit is None:
-        raise ApiError(422, "validation_failed", "bad query", fields={"limit": "an integer from 1 to 200"})
+        raise bad_query(limit="an integer from 1 to 200")
     return limit
 
 
-async def queue(request: web.Request) -> web.Response:
-    require(request, "moderator")
-    limit = _limit(request)
+def cursor_param(request: web.Request) -> str | None:
+    """The ``cursor`` query parameter: ``"<score>:<comment id>"`` as returned in ``next_cursor``."""
     cursor = request.query.get("cursor") or None
     if cursor is not None and not _CURSOR.match(cursor):
-        raise ApiError(422, "validation_failed", "bad query", fields={"cursor": "not a cursor from this API"})
-    store = request.app[STORE]
-    page = await store.held_page(limit, cursor)
-    key = request.app[SETTINGS].hash_secret
-    return web.json_response(
-        {
-            "items": [record.for_moderator(key) for record in page.items],
-            "next_cursor": page.next_cursor,
-            "held_total": await store.held_count(),
-        }
-    )
+        raise bad_query(cursor="not a cursor from this API")
+    return cursor
+
+
+def note_error(note: Any) -> str | None:
+    """Why ``note`` is not an acceptable moderator note (``None``: absent or fine)."""
+    if note is not None and (not isinstance(note, str) or len(note) > NOTE_MAX):
+        return f"a string of at most {NOTE_MAX} characters"
+    if isinstance(note, str) and not is_encodable(note):
+        return "contains invalid unicode (lone surrogate)"
+    return None
 
 
 def path_comment_id(request: web.Request) -> str:
@@ -60,23 +108,71 @@ def path_comment_id(request: web.Request) -> str:
     return comment_id
 
 
-async def get_for_moderator(request: web.Request) -> web.Response:
-    require(request, "moderator")
-    return await moderator_view(request)
+def _listing(request: web.Request, items: list[CommentRecord], **extra: Any) -> web.Response:
+    key = request.app[SETTINGS].hash_secret
+    return web.json_response({"items": [record.for_moderator(key) for record in items], **extra})
 
 
-async def moderator_view(request: web.Request) -> web.Response:
-    """One comment for a moderator (caller checked who asks): scores, reasons, audit; email on demand."""
-    comment_id = path_comment_id(request)
-    store = request.app[STORE]
-    record = await store.get(comment_id)
-    if record is None:
-        raise ApiError(404, "not_found", "no such comment")
+async def _scan(request: web.Request, status: str, filters: Filters) -> Any:
+    keys = request.app[KEYS]
+    return await scan(
+        request.app[REDIS],
+        request.app[STORE],
+        keys.held if status == "held" else keys.by_status(status),
+        status=status,
+        descending=LISTS[status],
+        cursor=cursor_param(request),
+        limit=limit_param(request),
+        match=filters.match,
+    )
+
+
+async def queue(request: web.Request) -> web.Response:
+    await moderator_for(request)
+    page = await _scan(request, "held", Filters())
+    held_total = await request.app[STORE].held_count()
+    return _listing(request, page.items, next_cursor=page.next_cursor, held_total=held_total)
+
+
+def _filters(request: web.Request) -> Filters:
+    values: dict[str, str | None] = {}
+    for name, most in _QUERY_MAX.items():
+        value = request.query.get(name) or None
+        if value is not None and len(value) > most:
+            raise bad_query(**{name: f"at most {most} characters"})
+        values[name] = value
+    return Filters(**values)
+
+
+async def list_comments(request: web.Request) -> web.Response:
+    await moderator_for(request)
+    status = request.query.get("status", "held")
+    if status not in LISTS:
+        raise bad_query(status="held, published or rejected")
+    page = await _scan(request, status, _filters(request))
+    return _listing(request, page.items, next_cursor=page.next_cursor, scanned=page.scanned)
+
+
+async def queue_counts(request: web.Request) -> web.Response:
+    await moderator_for(request)
+    return web.json_response(await held_counts(request.app[REDIS], request.app[KEYS]))
+
+
+async def _detail(request: web.Request, record: CommentRecord) -> dict[str, Any]:
     body = record.for_moderator(request.app[SETTINGS].hash_secret)
     if request.query.get("include") == "email":
         body["email"] = record.fields.email
-    body["audit"] = await store.audit_trail(comment_id)
-    return web.json_response(body)
+    body["audit"] = await request.app[STORE].audit_trail(record.id)
+    return body
+
+
+async def comment(request: web.Request) -> web.Response:
+    """One comment: scores, reasons, audit trail; the email only with ``?include=email``."""
+    await moderator_for(request)
+    record = await request.app[STORE].get(path_comment_id(request))
+    if record is None:
+        raise ApiError(404, "not_found", "no such comment")
+    return web.json_response(await _detail(request, record))
 
 
 async def _note(request: web.Request) -> str | None:
@@ -84,56 +180,78 @@ async def _note(request: web.Request) -> str | None:
     if payload is None:
         return None
     errors = {k: "unknown field" for k in payload if k != "note"}
-    note = payload.get("note")
-    if note is not None and (not isinstance(note, str) or len(note) > NOTE_MAX):
-        errors["note"] = f"a string of at most {NOTE_MAX} characters"
-    elif isinstance(note, str) and not is_encodable(note):
-        errors["note"] = "contains invalid unicode (lone surrogate)"
+    if problem := note_error(payload.get("note")):
+        errors["note"] = problem
     if errors:
         raise ApiError(422, "validation_failed", "some fields are invalid", fields=errors)
-    return note
+    return payload.get("note")
 
 
-async def _act(request: web.Request, approve: bool) -> web.Response:
-    moderator = require(request, "moderator").name
+async def _act(request: web.Request, action: str) -> web.Response:
+    moderator = await moderator_for(request)
     comment_id = path_comment_id(request)
     note = await _note(request)
     try:
-        record = await moderate(request.app, comment_id, moderator, approve, note)
+        record = await act(desk(request), comment_id, moderator, action, note)
     except NotFound as exc:
         raise ApiError(404, "not_found", "no such comment") from exc
     except Conflict as exc:
         raise ApiError(409, "conflict", f"comment is {exc.status}, not held", status=exc.status) from exc
-    body = record.for_moderator(request.app[SETTINGS].hash_secret)
-    body["audit"] = await request.app[STORE].audit_trail(comment_id)
-    return web.json_response(body)
-
-
-async def moderate(
-    app: web.Application, comment_id: str, moderator: str, approve: bool, note: str | None
-) -> CommentRecord:
-    """A moderator's decision (raises NotFound/Conflict); an approval counts towards the author's trust."""
-    store = app[STORE]
-    await store.moderate(comment_id, moderator, approve, note)
-    record = await store.get(comment_id)
-    if record is None:  # expired in between (retention): the decision itself stands
-        raise NotFound(comment_id)
-    if approve:
-        author = author_hash(record.fields.email, app[SETTINGS].hash_secret)
-        await reputation.count_published(app[REDIS], app[KEYS], [(record.site, author)])
-    return record
+    return web.json_response(await _detail(request, record))
 
 
 async def approve(request: web.Request) -> web.Response:
-    return await _act(request, approve=True)
+    return await _act(request, "approve")
 
 
 async def reject(request: web.Request) -> web.Response:
-    return await _act(request, approve=False)
+    return await _act(request, "reject")
+
+
+async def _decision_body(request: web.Request) -> tuple[str, list[str], str | None]:
+    payload = await read_json(request)
+    assert payload is not None
+    errors = {k: "unknown field" for k in payload if k not in {"action", "ids", "note"}}
+    action, ids, note = payload.get("action"), payload.get("ids"), payload.get("note")
+    if not isinstance(action, str) or action not in {"approve", "reject"}:
+        errors["action"] = "approve or reject"
+    if not isinstance(ids, list) or not 1 <= len(ids) <= BULK_MAX:
+        errors["ids"] = f"a list of 1 to {BULK_MAX} comment ids"
+    elif not all(isinstance(i, str) and is_comment_id(i) for i in ids):
+        errors["ids"] = "not comment ids"
+    if problem := note_error(note):
+        errors["note"] = problem
+    if errors:
+        raise ApiError(422, "validation_failed", "some fields are invalid", fields=errors)
+    assert isinstance(ids, list) and isinstance(action, str)
+    return action, list(dict.fromkeys(ids)), note or None
+
+
+async def decisions(request: web.Request) -> web.Response:
+    """Approve or reject one or many held comments; each id gets its own result (partial success ok)."""
+    moderator = await moderator_for(request)
+    action, ids, note = await _decision_body(request)
+    results: list[dict[str, Any]] = []
+    for comment_id in ids:
+        try:
+            record = await act(desk(request), comment_id, moderator, action, note)
+        except NotFound:
+            results.append({"id": comment_id, "ok": False, "error": "not_found"})
+        except Conflict as exc:
+            results.append({"id": comment_id, "ok": False, "error": "conflict", "status": exc.status})
+        else:
+            results.append({"id": comment_id, "ok": True, "status": record.status})
+    done = sum(1 for r in results if r["ok"])
+    log.info("moderation_decisions", action=action, done=done, asked=len(ids))
+    return web.json_response({"results": results})
 
 
 def add_routes(app: web.Application) -> None:
     app.router.add_get("/v1/moderation/queue", queue)
-    app.router.add_get("/v1/moderation/comments/{comment_id}", get_for_moderator)
+    app.router.add_get("/v1/moderation/queue/counts", queue_counts)
+    app.router.add_get("/v1/moderation/comments", list_comments)
+    app.router.add_get("/v1/moderation/comments/{comment_id}", comment)
+    app.router.add_get("/v1/moderation/comments/{comment_id}/history", comment)
     app.router.add_post("/v1/moderation/comments/{comment_id}/approve", approve)
     app.router.add_post("/v1/moderation/comments/{comment_id}/reject", reject)
+    app.router.add_post("/v1/moderation/decisions", decisions)

@@ -5,7 +5,7 @@ value never appears in Redis. ``key`` is a digest of the moderator key used to s
 valid only while that key is still configured, so removing a key ends its sessions too. Writes made
 with the cookie must carry the session's CSRF token in ``X-CSRF-Token`` (compared in constant time).
 An ``Authorization: Bearer`` moderator key works everywhere too and needs no CSRF token: browsers
-never attach it on their own.
+never attach it on their own (``service.http.moderation.moderator_for`` checks either).
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ from dataclasses import dataclass
 
 from aiohttp import web
 
-from service.http.common import KEYRING, KEYS, REDIS, SETTINGS, ApiError
+from service.http.common import KEYS, REDIS, SETTINGS
 
 COOKIE = "cm_session"
 CSRF_HEADER = "X-CSRF-Token"
@@ -106,24 +106,3 @@ def clear_cookie(request: web.Request, response: web.StreamResponse) -> None:
 
 def csrf_ok(session: Session, sent: str | None) -> bool:
     return bool(sent) and hmac.compare_digest(session.csrf.encode(), (sent or "").encode("utf-8", "replace"))
-
-
-async def moderator_for(request: web.Request) -> str:
-    """The moderator behind a request: a Bearer moderator key, or the session cookie (+ CSRF on writes).
-
-    401 without valid credentials, 403 for a site key or a cookie write without the right CSRF token.
-    """
-    authorization = request.headers.get("Authorization")
-    if authorization:
-        principal = request.app[KEYRING].lookup(authorization)
-        if principal is None:
-            raise ApiError(401, "unauthorized", "unknown key")
-        if principal.kind != "moderator":
-            raise ApiError(403, "forbidden", "this endpoint needs a moderator key")
-        return principal.name
-    session = await current_session(request)
-    if session is None:
-        raise ApiError(401, "unauthorized", "sign in at /moderate or send Authorization: Bearer <key>")
-    if request.method not in SAFE_METHODS and not csrf_ok(session, request.headers.get(CSRF_HEADER)):
-        raise ApiError(403, "csrf_failed", f"missing or wrong {CSRF_HEADER} header")
-    return session.moderator
