@@ -1,10 +1,13 @@
-"""Every regular expression the service runs (``re.compile`` in service/ and workers/scoring/) handles a
-50,000-character adversarial string in under 10 ms: no catastrophic backtracking on user input.
+"""Every regular expression the service runs (``re.compile`` in service/ and workers/scoring/) does work
+linear in the length of an adversarial string: no catastrophic backtracking on user input.
 
 The patterns are found in the source with ``ast`` (so a new one is covered without editing this file)
 and compiled exactly as written. Each is run with the methods the code calls on it (``fullmatch``,
-``sub``, ``findall``...) over a family of adversarial inputs; the best of several repeats counts, so a
-busy machine does not fail the bound but a super-linear pattern still does.
+``sub``, ``findall``...) over a family of adversarial inputs at 10,000 and at 50,000 characters. No
+wall-clock bound: the assertion is on how the work grows (``tests.kits.linear``: this thread's CPU
+time at 50k over the same at 10k, best of several), 5x for a linear pattern and 25x for a quadratic
+one, bounded at 12x, on a busy machine as on an idle one. How fast the patterns are is ``make bench``'s
+business, not this test's.
 """
 
 from __future__ import annotations
@@ -12,23 +15,18 @@ from __future__ import annotations
 import ast
 import importlib
 import re
-import time
 from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
-from tests.kits.faultkit import (
-    Report,
-)
+from tests.kits.faultkit import Report
+from tests.kits.linear import LARGE, LINEAR_BOUND, SMALL, cpu_ns, growth
 
 ROOT = Path(__file__).resolve().parents[2]
 SCANNED = [ROOT / "service", ROOT / "workers" / "scoring"]
-LENGTH = 50_000
 SCREEN = 5_000
 SHORTLIST = 4
-BOUND_S = 0.010
-REPEATS = 7
 
 # Repeated units that push the common shapes of backtracking (nested repeats, alternations that share
 # prefixes, optional separators, lookarounds) into their worst case, plus a final character that
@@ -131,45 +129,38 @@ def _operation(pattern: re.Pattern[str], method: str) -> Callable[[str], object]
     return getattr(pattern, method)  # type: ignore[no-any-return]
 
 
-def _best_of(run: Callable[[str], object], text: str, repeats: int) -> float:
-    best = float("inf")
-    for _ in range(repeats):
-        started = time.perf_counter()
-        run(text)
-        best = min(best, time.perf_counter() - started)
-    return best
-
-
 def test_every_pattern_was_found() -> None:
     assert len(PATTERNS) >= 15, [w for w, _, _, _ in PATTERNS]
 
 
 @pytest.mark.parametrize("where,source,pattern,methods", _params())
-def test_pattern_handles_50k_adversarial_input_in_under_10ms(
+def test_pattern_work_grows_linearly_on_adversarial_input(
     where: str, source: str, pattern: re.Pattern[str], methods: tuple[str, ...], figures: Report
 ) -> None:
-    """Screen every input at 5,000 characters (a super-linear pattern is slowest there too), then time
-    the slowest few per method at 50,000 characters, best of several runs."""
+    """Screen every input at 5,000 characters (a super-linear pattern costs most there too), then
+    compare the slowest few per method at 10,000 and at 50,000 characters: the work may grow 5x
+    (linear), never near 25x (quadratic)."""
     worst = (0.0, "", "")
     for method in methods:
         run = _operation(pattern, method)
         short = _inputs(pattern, SCREEN)
-        screen_times = [_best_of(run, text, 1) for text in short]
-        screened = sorted(range(len(short)), key=lambda i: -screen_times[i])
-        full = _inputs(pattern, LENGTH)
+        screen_cost = [cpu_ns(run, text) for text in short]
+        screened = sorted(range(len(short)), key=lambda i: -screen_cost[i])
+        small, large = _inputs(pattern, SMALL), _inputs(pattern, LARGE)
         for i in [0, *screened[:SHORTLIST]]:
-            text = full[i]
-            assert len(text) == LENGTH
-            took = _best_of(run, text, REPEATS)
-            if took > worst[0]:
-                worst = (took, method, repr(text[:12]) + f"...{text[-1]!r}")
+            assert len(small[i]) == SMALL and len(large[i]) == LARGE
+            ratio = growth(run, small[i], large[i])
+            if ratio > worst[0]:
+                worst = (ratio, method, repr(large[i][:12]) + f"...{large[i][-1]!r}")
     name = "regex_" + re.sub(r"\W+", "_", where)
     figures(
         name,
         pattern=ascii(source[:60]),
         methods="/".join(methods),
-        worst_ms=round(worst[0] * 1000, 3),
+        growth_10k_to_50k=round(worst[0], 2),
         op=worst[1],
         input=worst[2],
     )
-    assert worst[0] < BOUND_S, f"{where}: {worst[0] * 1000:.1f} ms on {worst[2]} ({worst[1]})"
+    assert worst[0] < LINEAR_BOUND, (
+        f"{where}: work grew {worst[0]:.1f}x from 10k to 50k on {worst[2]} ({worst[1]})"
+    )

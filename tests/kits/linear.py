@@ -1,0 +1,52 @@
+"""Linear-time checks without a wall-clock bound: how the work grows when the input grows.
+
+``growth(run, small, large)`` is the ratio of the CPU time ``run`` spends on ``large`` to the time it
+spends on ``small``. Each sample is this thread's CPU time (``time.thread_time_ns``: a busy machine
+pauses the thread but does not add to it), repeated enough times that a sample is well above the
+clock's resolution, the two sizes measured alternately, best of several. Nothing is compared with a
+number of seconds: a test asserts the ratio, which for a linear ``run`` is the ratio of the sizes
+(5 for 10,000 -> 50,000 characters) and for a quadratic one its square (25), on any machine.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from typing import Any
+
+# Sizes 10k and 50k: linear work grows 5x, quadratic 25x. The bound sits between, far from both.
+SMALL = 10_000
+LARGE = 50_000
+LINEAR_BOUND = 12.0
+
+# A sample is repeated until it spans at least this much CPU time, so that the ratio is not made of
+# clock ticks (a measurement resolution, not a bound: nothing is asserted about it).
+_SAMPLE_NS = 1_000_000
+_MAX_TIMES = 1 << 14
+
+
+def cpu_ns(run: Callable[[Any], object], arg: Any, times: int = 1) -> int:
+    """This thread's CPU time for ``times`` calls of ``run(arg)``."""
+    started = time.thread_time_ns()
+    for _ in range(times):
+        run(arg)
+    return time.thread_time_ns() - started
+
+
+def growth(run: Callable[[Any], object], small: Any, large: Any, repeats: int = 3) -> float:
+    """CPU time on ``large`` over CPU time on ``small``: best of ``repeats``, the sizes alternating."""
+    times = 1
+    while times < _MAX_TIMES and cpu_ns(run, small, times) < _SAMPLE_NS:
+        times *= 4
+    best_small = best_large = None
+    for _ in range(repeats):
+        took_small, took_large = cpu_ns(run, small, times), cpu_ns(run, large, times)
+        best_small = took_small if best_small is None else min(best_small, took_small)
+        best_large = took_large if best_large is None else min(best_large, took_large)
+    assert best_small is not None and best_large is not None
+    return best_large / max(best_small, 1)
+
+
+def scaled(make: Callable[[int], Any]) -> tuple[Any, Any]:
+    """The input at the two sizes."""
+    return make(SMALL), make(LARGE)
