@@ -43,8 +43,6 @@ FORM_ALIASES: dict[str, str] = {
     "comment_post_ID": "thread",
     "comment_parent": "parent_id",
 }
-# Form controls that carry no comment data (the submit button, the cookie-consent box).
-FORM_IGNORED = frozenset({"submit", "wp-comment-cookies-consent"})
 
 _BIDI_AND_INVISIBLE = frozenset(
     "\u200b\u200c\u200d\u200e\u200f\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069\u2060\ufeff"
@@ -253,16 +251,54 @@ def validate_comment(payload: Mapping[str, Any]) -> CommentFields | dict[str, st
     return CommentFields(**clean)
 
 
+# A URL scheme as RFC 3986 spells one, followed by "://"; a form's ``url`` without it is taken as http.
+_SCHEME = re.compile(r"[A-Za-z][A-Za-z0-9+.\-]*://")
+_FORM_NAMES = {field: name for name, field in FORM_ALIASES.items()}
+
+
 def form_to_payload(pairs: list[tuple[str, str]]) -> tuple[dict[str, Any], dict[str, str]]:
-    """Map an HTML form's fields (canonical names or WordPress names) onto the API's field names."""
+    """Map an HTML form's fields (canonical names or WordPress names) onto the API's field names.
+
+    Returns the payload and ``{api field: the form's own name}``; a field given twice is an error
+    under the form's name (``given more than once``). Fields this API does not know (a platform's
+    hidden fields: nonces, ``redirect_to``, the submit button) are ignored: a site forwards its form
+    as it came. ``url`` without a scheme is http, ``comment_parent=0`` means no parent."""
     payload: dict[str, Any] = {}
-    errors: dict[str, str] = {}
+    names: dict[str, str] = {}
     for raw_name, value in pairs:
-        if raw_name in FORM_IGNORED:
-            continue
         field = FORM_ALIASES.get(raw_name, raw_name)
-        if field in payload:
-            errors[field] = "given more than once"
+        if field not in KNOWN_FIELDS:
             continue
-        payload[field] = value
-    return payload, errors
+        if field in payload:
+            names[field] = raw_name
+            payload[field] = _TWICE
+            continue
+        payload[field], names[field] = value, raw_name
+    if payload.get("parent_id", "").strip() == "0":
+        del payload["parent_id"]
+    url = payload.get("author_url")
+    if isinstance(url, str) and url.strip() and not _SCHEME.match(url.strip()):
+        payload["author_url"] = "http://" + url.strip().removeprefix("//")
+    return payload, names
+
+
+class _Twice:
+    """Marks a form field given more than once."""
+
+
+_TWICE = _Twice()
+
+
+def validate_form(pairs: list[tuple[str, str]]) -> CommentFields | dict[str, str]:
+    """``validate_comment`` for a form post: errors are keyed by the form's own field names (a
+    WordPress form's missing ``comment`` is ``comment``, not ``body``)."""
+    payload, names = form_to_payload(pairs)
+    twice = {field for field, value in payload.items() if value is _TWICE}
+    result = validate_comment({k: v for k, v in payload.items() if k not in twice})
+    if isinstance(result, CommentFields) and not twice:
+        return result
+    errors = {} if isinstance(result, CommentFields) else result
+    errors.update(dict.fromkeys(twice, "given more than once"))
+    wordpress = any(name in FORM_ALIASES for name in names.values())
+    own = {**(_FORM_NAMES if wordpress else {}), **names}
+    return {own.get(field, field): problem for field, problem in errors.items()}

@@ -7,14 +7,13 @@ import contextlib
 import hashlib
 import re
 import time
-from typing import Any
 from urllib.parse import parse_qsl
 
 from aiohttp import web
 
 from service.core.models import CommentFields, CommentRecord, is_comment_id, new_comment_id
 from service.core.queue import EnqueueRequest
-from service.core.validation import form_to_payload, validate_comment
+from service.core.validation import validate_comment, validate_form
 from service.http.common import (
     COMMENT_ID,
     ENQUEUER,
@@ -34,31 +33,43 @@ from service.http.common import (
 _PREFER_WAIT = re.compile(r"(?:^|[,;\s])wait=(\d{1,3}(?:\.\d{1,3})?)(?:$|[,;\s])")
 _JSON_TYPES = {"application/json"}
 _FORM_TYPES = {"application/x-www-form-urlencoded"}
-_BODY_TYPES = _JSON_TYPES | _FORM_TYPES
+_MULTIPART = {"multipart/form-data"}
+_BODY_TYPES = _JSON_TYPES | _FORM_TYPES | _MULTIPART
 _JSON_UTF8 = "application/json; charset=utf-8"  # what web.json_response sends
 
 
-def _parse_payload(content_type: str, raw: bytes) -> dict[str, Any]:
-    if content_type in _JSON_TYPES:
-        return json_object(raw)
+def _form_pairs(raw: bytes) -> list[tuple[str, str]]:
     text = decode_text(raw)
     try:
-        pairs = parse_qsl(text, keep_blank_values=True, strict_parsing=False, max_num_fields=100)
+        return parse_qsl(text, keep_blank_values=True, strict_parsing=False, max_num_fields=100)
     except ValueError as exc:
         raise ApiError(400, "invalid_form", "the form body could not be parsed") from exc
-    payload, errors = form_to_payload(pairs)
-    if errors:
-        raise ApiError(422, "validation_failed", "some fields are invalid", fields=errors)
-    return payload
+
+
+async def _multipart_pairs(request: web.Request) -> list[tuple[str, str]]:
+    """A multipart/form-data post's text fields (files are ignored), at most ``max_body_bytes``."""
+    try:
+        form = await request.post()
+    except ValueError as exc:
+        raise ApiError(400, "invalid_form", "the form body could not be parsed") from exc
+    return [(name, value) for name, value in form.items() if isinstance(value, str)][:100]
 
 
 async def _read_comment(request: web.Request) -> CommentFields:
     content_type = request.content_type.lower()
     if content_type not in _BODY_TYPES:
-        raise ApiError(415, "unsupported_media_type", "send application/json or a url-encoded form")
-    raw = await read_body(request, request.app[SETTINGS].max_body_bytes)
-    payload = _parse_payload(content_type, raw)
-    result = validate_comment(payload)
+        raise ApiError(
+            415, "unsupported_media_type", "send application/json, a url-encoded form or multipart/form-data"
+        )
+    result: CommentFields | dict[str, str]
+    if content_type in _MULTIPART:
+        result = validate_form(await _multipart_pairs(request))
+    else:
+        raw = await read_body(request, request.app[SETTINGS].max_body_bytes)
+        if content_type in _JSON_TYPES:
+            result = validate_comment(json_object(raw))
+        else:  # a form: unknown fields ignored, errors under the form's own names
+            result = validate_form(_form_pairs(raw))
     if isinstance(result, dict):
         raise ApiError(422, "validation_failed", "some fields are invalid", fields=result)
     return result
