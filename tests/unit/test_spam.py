@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import hashlib
 import shutil
-import time
 from pathlib import Path
 
 import numpy as np
 import pytest
 
+from tests.kits.linear import LINEAR_BOUND, fifth, growth
 from workers.scoring.spam import (
     ASSETS,
     MANIFEST,
@@ -130,20 +130,25 @@ def test_find_links() -> None:
         "lone surrogate \ud800 \udfff" * 2_000,
     ],
 )
-def test_adversarial_inputs_are_fast(scorer: SpamScorer, evil: str) -> None:
-    started = time.perf_counter()
-    c = CommentText(id="1", body=evil, name=evil, email=evil + "@" + evil, author_url=evil, honeypot="")
-    scorer.static_signals(c)
-    scorer.text_scores([evil])
-    find_links(evil)
-    assert time.perf_counter() - started < 2.0
+def test_adversarial_inputs_take_linear_time(scorer: SpamScorer, evil: str) -> None:
+    """No wall-clock bound: 5x the characters may cost 5x the work (linear), never near 25x."""
+
+    def run(text: str) -> None:
+        c = CommentText(id="1", body=text, name=text, email=text + "@" + text, author_url=text, honeypot="")
+        scorer.static_signals(c)
+        scorer.text_scores([text])
+        find_links(text)
+
+    ratio = growth(run, fifth(evil), evil)
+    assert ratio < LINEAR_BOUND, f"work grew {ratio:.1f}x for 5x the characters"
 
 
-def test_throughput(scorer: SpamScorer) -> None:
+def test_a_batch_of_2000_gets_one_score_per_text(scorer: SpamScorer) -> None:
+    """How fast is ``make bench``'s (worker_throughput scores with this scorer); here, what comes back."""
     texts = [f"{NEWS} {i}" for i in range(1000)] + [f"{SPAM} {i}" for i in range(1000)]
-    started = time.perf_counter()
-    scorer.text_scores(texts)
-    assert len(texts) / (time.perf_counter() - started) > 500  # measured ~4,000/s on a shared 2-core box
+    scores = scorer.text_scores(texts)
+    assert len(scores) == len(texts)
+    assert max(scores[:1000]) < 0.5 < min(scores[1000:])
 
 
 def test_features_are_deterministic() -> None:
