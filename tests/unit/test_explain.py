@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import random
 from collections.abc import Sequence
 from typing import Any
 
@@ -9,7 +10,9 @@ import pytest
 
 from service.core.settings import Settings
 from workers.scoring.explain import (
+    EXPLAIN_CHARS,
     MAX_CANDIDATE_WORDS,
+    MAX_WORDS,
     WordScores,
     merge,
     pick,
@@ -95,3 +98,66 @@ def test_the_decisions_score_as_base_saves_scoring_the_text_again(scorer: Any) -
     _, with_text, without_text = counting.calls
     assert without_text == with_text - 1
     assert reused == own and any("idiot" in text[s:e] for s, e in reused)
+
+
+class Work:
+    """The real scorer, recording every text it is asked to score and its model windows."""
+
+    def __init__(self, scorer: ToxicityScorer) -> None:
+        self.scorer = scorer
+        self.texts = 0
+        self.windows = 0
+
+    def score(self, texts: Sequence[str]) -> list[dict[str, float]]:
+        self.texts += len(texts)
+        self.windows += sum(len(self.scorer.windows(t)) for t in texts)
+        return self.scorer.score(texts)
+
+    def cost(self, body: str) -> tuple[int, int]:
+        """Texts and windows to score ``body`` and explain it from its own score (as the worker does)."""
+        self.texts = self.windows = 0
+        (row,) = self.score([body])
+        toxic_spans(self, [body], words=WordScores(), bases=[row["toxicity"]])
+        return self.texts, self.windows
+
+
+def test_explanation_work_does_not_grow_with_the_body(scorer: Any) -> None:
+    """Bounded cost (issue 17): a maximum-length body (10,000 characters of insults and short random
+    words) had every one of its ~1,300 pieces scored alone and its variants scored whole (~1,400 model
+    windows); now only the pieces of its first ``MAX_WORDS`` words are scored alone and its variants are
+    a slice of ``EXPLAIN_CHARS`` characters, so scoring and explaining it costs a few times a typical
+    held comment, counted in texts and model windows."""
+    rng = random.Random(5)
+    parts: list[str] = []
+    while sum(len(p) + 1 for p in parts) < 10_000:
+        insult = rng.random() < 0.3
+        parts.append(rng.choice(["idiot", "moron", "loser"]) if insult else "".join(
+            rng.choice("abcdefghijklmnopqrstuvwxyz") for _ in range(rng.randint(2, 5))))  # fmt: skip
+    longest = " ".join(parts)[:10_000]
+    typical = "I read the whole report on the new bridge and you are a complete idiot."
+    work = Work(scorer)
+    long_texts, long_windows = work.cost(longest)
+    typical_texts, typical_windows = work.cost(typical)
+    assert long_texts <= MAX_WORDS + 2 + MAX_CANDIDATE_WORDS  # it was ~1,300
+    assert long_windows <= 10 * typical_windows  # it was ~75 times
+    print(f"max-length body: {long_texts} texts, {long_windows} windows; typical: "
+          f"{typical_texts} texts, {typical_windows} windows")  # fmt: skip
+
+
+def test_a_long_body_is_explained_on_a_slice_around_its_candidates(scorer: Any) -> None:
+    """The variants of a long body are cut from a slice of at most ``EXPLAIN_CHARS`` characters around
+    its candidate words; the spans still index the body as sent."""
+    before = " ".join(f"the council met on day {i} to discuss the bridge" for i in range(8))
+    after = " ".join(f"the council met on day {i} to discuss the bridge" for i in range(800))
+    body = f"{before} and frankly you are a complete idiot about it. {after}"
+    seen: list[str] = []
+
+    class Recording:
+        def score(self, texts: Sequence[str]) -> list[dict[str, float]]:
+            seen.extend(texts)
+            return scorer.score(texts)
+
+    (spans,) = toxic_spans(Recording(), [body[:10_000]], words=WordScores(), bases=[0.9])
+    longest = max(len(t) for t in seen)
+    assert longest <= EXPLAIN_CHARS < len(body)
+    assert any("idiot" in body[s:e] for s, e in spans)

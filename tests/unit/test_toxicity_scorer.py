@@ -70,7 +70,7 @@ def test_matches_detoxify_predict_on_short_text(scorer: ToxicityScorer) -> None:
 
 
 def test_windows_cover_every_token(scorer: ToxicityScorer) -> None:
-    text = " ".join(f"word{i}" for i in range(200))
+    text = " ".join(f"word{i}" for i in range(24))  # fits MAX_WINDOWS windows of 30 tokens
     ids = scorer.tokenizer(fold(text), add_special_tokens=False)["input_ids"]
     windows = scorer.windows(text)
     assert len(windows) > 1
@@ -82,6 +82,19 @@ def test_windows_cover_every_token(scorer: ToxicityScorer) -> None:
     assert set(covered) == set(ids)
     assert windows[-1][-2] == ids[-1]  # the end of the text is always scored
     assert len(scorer.windows("news " * 20_000)) == MAX_WINDOWS
+
+
+def test_a_maximum_length_body_costs_a_few_windows_not_dozens(scorer: ToxicityScorer) -> None:
+    """Bounded cost (issue 17): a 10,000-character body is scored in at most ``MAX_WINDOWS`` windows
+    (its start and its end), so its model work is a few times a one-window comment's, not ~90 times."""
+    body = ("you idiot " + "qx zv " * 20) * 80
+    ids = scorer.tokenizer(fold(body[:10_000]), add_special_tokens=False)["input_ids"]
+    assert len(ids) > 50 * scorer.window  # dozens of windows' worth of tokens
+    windows = scorer.windows(body[:10_000])
+    assert len(windows) == MAX_WINDOWS <= 4
+    assert sum(map(len, windows)) <= 4 * (scorer.window + 2)
+    assert windows[-1][-2] == ids[-1]  # the end is still scored
+    assert len(scorer.windows("A fair point about the library budget, thanks.")) == 1
 
 
 def test_windows_take_the_max(scorer: ToxicityScorer) -> None:

@@ -5,7 +5,8 @@ The model is loaded with ``detoxify.Detoxify(checkpoint=..., huggingface_config_
 own batching: every text is folded (``normalize.fold``), cut into overlapping token windows of
 ``settings.max_tokens`` (stride 3/4 of that), windows are batched by length with dynamic padding, and
 each label takes the maximum over a text's windows, so an insult after the model's token limit still
-counts. ``score`` is blocking; call it from one executor thread.
+counts. A text has at most ``MAX_WINDOWS`` windows (its start and its end), so its cost is bounded.
+``score`` is blocking; call it from one executor thread.
 """
 
 from __future__ import annotations
@@ -22,7 +23,12 @@ from typing import Any
 from service.core.normalize import fold
 from workers.scoring import modelstore
 
-MAX_WINDOWS = 96  # per text; 96 windows of 128 tokens cover ~9,000 tokens, beyond max_body_bytes text
+# Per text, at most: the first MAX_WINDOWS - 1 windows and the last one (~500 tokens, ~2,000 characters
+# of ordinary text, at the default 128 tokens). Bounded cost (issue 17): a 10,000-character body scored
+# 44-96 windows (0.6-1 s of one core) and twenty of them held every site's comments back for minutes; now
+# it costs at most 4 windows, ~7 times a one-window comment. Text past them is still read by the spam
+# scorer and the site rules, which see the whole body; the README says what is not scored.
+MAX_WINDOWS = 4
 # Padded tokens per forward pass. Small passes keep the activations in the CPU's caches. On the 2-core
 # machine, batches of 256 ``make bench`` comments: 1 torch thread 400-429/s in passes of 4,096 tokens,
 # 553-569/s in passes of 256; 2 threads 668-707/s and 793-813/s (384-1,024 within a few per cent).
