@@ -11,7 +11,7 @@ number of seconds: a test asserts the ratio, which for a linear ``run`` is the r
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 # Sizes 10k and 50k: linear work grows 5x, quadratic 25x. The bound sits between, far from both.
@@ -45,6 +45,24 @@ def growth(run: Callable[[Any], object], small: Any, large: Any, repeats: int = 
         best_large = took_large if best_large is None else min(best_large, took_large)
     assert best_small is not None and best_large is not None
     return best_large / max(best_small, 1)
+
+
+async def acpu_ns(run: Callable[[Any], Awaitable[object]], arg: Any, times: int = 1) -> int:
+    """``cpu_ns`` for a coroutine function: this thread's CPU time (the event loop's included, the time
+    spent waiting on a server excluded) for ``times`` awaited calls."""
+    started = time.thread_time_ns()
+    for _ in range(times):
+        await run(arg)
+    return time.thread_time_ns() - started
+
+
+async def agrowth(run: Callable[[Any], Awaitable[object]], small: Any, large: Any, repeats: int = 3) -> float:
+    """``growth`` for a coroutine function."""
+    times = 1
+    while times < _MAX_TIMES and await acpu_ns(run, small, times) < _SAMPLE_NS:
+        times *= 4
+    samples = [(await acpu_ns(run, small, times), await acpu_ns(run, large, times)) for _ in range(repeats)]
+    return min(large for _, large in samples) / max(min(small for small, _ in samples), 1)
 
 
 def fifth(text: str, ending: int = 8) -> str:
