@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import ipaddress
 
 HISTORY_PERSON = b"commentmod-hist"
 
@@ -35,6 +36,20 @@ def history_hash(kind: str, value: str, key: bytes = b"") -> str:
         f"{kind}\0{value}".encode("utf-8", "replace"), digest_size=12, person=HISTORY_PERSON
     )
     return digest.hexdigest()
+
+
+def canonical_ip(ip: str) -> str:
+    """The one spelling of an IP that rate limits and history key on; ``ValueError`` if ``ip`` is none.
+
+    IPv4 as a dotted quad; an IPv4-mapped IPv6 address (``::ffff:192.0.2.1``) as its IPv4; any other
+    IPv6 address as its /64 network (one subscriber holds a whole /64), so case, leading zeros, ``::``
+    placement and a zone id (``%eth0``) make no difference and rotating through a /64 gains nothing."""
+    addr = ipaddress.ip_address(ip.strip())
+    if isinstance(addr, ipaddress.IPv6Address):
+        if addr.ipv4_mapped is not None:
+            return str(addr.ipv4_mapped)
+        return str(ipaddress.IPv6Network((int(addr) >> 64 << 64, 64)))
+    return str(addr)
 
 
 def client_hash(site: str, ip: str, key: bytes = b"") -> str:

@@ -19,7 +19,7 @@ from redis.asyncio import Redis
 
 from service.core.keys import Keys
 from service.core.models import CommentFields
-from service.core.privacy import client_hash
+from service.core.privacy import canonical_ip, client_hash
 
 # KEYS[1]: the stream; KEYS[2..]: the records, idempotency keys and rate keys of the batch.
 # ARGV[1]: idempotency ttl, ARGV[2]: client limit, ARGV[3]: rate window seconds,
@@ -267,13 +267,22 @@ class Enqueuer:
             keys.append(self._keys.rate_site(req.site, window))
             site_rate = len(keys)
         if self._limits.client > 0 and req.fields.ip:
-            client = client_hash(req.site, req.fields.ip, self._limits.hash_key)
+            client = client_hash(req.site, _ip_identity(req.fields.ip), self._limits.hash_key)
             keys.append(self._keys.rate_client(req.site, client, window))
             client_rate = len(keys)
         return [
             record, idem, site_rate, client_rate, req.comment_id, req.site, repr(req.created_at),
             req.request_id, req.payload_hash, site_limit,
         ]  # fmt: skip
+
+
+def _ip_identity(ip: str) -> str:
+    """The IP as the per-client limit counts it: ``canonical_ip`` (IPv6 by /64). The API refuses a
+    value that is no IP with a 422 naming ``ip``; anything else (a direct caller) counts as sent."""
+    try:
+        return canonical_ip(ip)
+    except ValueError:
+        return ip.strip().lower()
 
 
 def _resolve(req: EnqueueRequest, fut: asyncio.Future[EnqueueResult], result: Any) -> None:

@@ -234,6 +234,34 @@ async def test_rate_limit_per_commenter_ip_answers_429_with_retry_after(
         assert (await post(c, {**GOOD, "ip": "203.0.113.10"})).status == 202  # another commenter
 
 
+IPV6_SPELLINGS = [
+    "2001:db8::1", "2001:DB8::1", "2001:0db8::1", "2001:db8:0:0:0:0:0:1",
+    "2001:0DB8:0000:0000:0000:0000:0000:0001", "2001:db8::1%eth0", "2001:db8:0::1", " 2001:db8::0:1 ",
+]  # fmt: skip
+
+
+async def test_rate_limit_keys_on_the_canonical_ip_and_ipv6_by_its_64(settings: Settings) -> None:
+    """Issue 17 point 6: eight spellings of one IPv6 address share one per-IP limit (they got 8 x the
+    limit in), as do two addresses of one /64 and an IPv4-mapped address with its IPv4; another /64 is
+    another commenter, and text that is no IP is a 422 naming ``ip``."""
+    from aiohttp.test_utils import TestClient, TestServer
+
+    from service.http.app import create_app
+
+    limited = settings.with_(client_rate_limit=len(IPV6_SPELLINGS), site_rate_limit=0)
+    async with TestClient(TestServer(create_app(limited))) as c:
+        answers = [(await post(c, {**GOOD, "ip": ip})).status for ip in IPV6_SPELLINGS]
+        assert answers == [202] * len(IPV6_SPELLINGS)
+        assert (await post(c, {**GOOD, "ip": "2001:db8::1"})).status == 429
+        assert (await post(c, {**GOOD, "ip": "2001:db8::abcd:42"})).status == 429  # same /64
+        assert (await post(c, {**GOOD, "ip": "2001:db8:0:1::1"})).status == 202  # the next /64
+        for _ in range(len(IPV6_SPELLINGS)):
+            assert (await post(c, {**GOOD, "ip": "198.51.100.7"})).status == 202
+        assert (await post(c, {**GOOD, "ip": "::ffff:198.51.100.7"})).status == 429
+        bad = await post(c, {**GOOD, "ip": "2001:db8::1::2"})
+        assert bad.status == 422 and "ip" in (await bad.json())["fields"]
+
+
 async def test_rate_limit_per_site_uses_the_site_override(client: Any, settings: Settings) -> None:
     from aiohttp.test_utils import TestClient, TestServer
 

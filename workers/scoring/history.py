@@ -17,7 +17,6 @@ a TTL so nothing grows without bound.
 from __future__ import annotations
 
 import hashlib
-import ipaddress
 import itertools
 import time
 from collections.abc import Sequence
@@ -27,7 +26,7 @@ from typing import Any
 import numpy as np
 
 from service.core.keys import Keys
-from service.core.privacy import history_hash
+from service.core.privacy import canonical_ip, history_hash
 from workers.scoring.spam import MAX_BODY_CHARS, WORD_RE, find_links, normalise
 from workers.scoring.types import CommentText, Signal
 
@@ -59,16 +58,12 @@ WEIGHTS = HistoryWeights()
 
 
 def ip_key(ip: str) -> str:
-    """The IP as rate-limited: IPv4 as is, IPv6 by its /64 network (one host owns a /64)."""
+    """The IP as rate-limited: ``canonical_ip`` (IPv4 as is, IPv6 by its /64 network); text that is no
+    IP (the API refuses it; a direct caller) as sent, lower-cased."""
     try:
-        addr = ipaddress.ip_address(ip.strip())
+        return canonical_ip(ip)
     except ValueError:
         return ip.strip().lower()[:64]
-    if isinstance(addr, ipaddress.IPv6Address):
-        if addr.ipv4_mapped is not None:
-            return str(addr.ipv4_mapped)
-        return str(ipaddress.ip_network(f"{addr}/64", strict=False))
-    return str(addr)
 
 
 def _seeds(tag: str) -> np.ndarray:
