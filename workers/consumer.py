@@ -1,4 +1,4 @@
-"""The scoring worker: read the stream in batches, score off the event loop, store, then acknowledge.
+"""The scoring worker: the stream consumer (workers/stream.py) with the scoring handler plugged in.
 
 Delivery is at least once. A message is acknowledged only after its decision is stored (or it was
 already decided: the fenced store makes redelivery a no-op). Every processing attempt is counted in
@@ -7,20 +7,20 @@ with ``scoring_failed``. Entries idle past ``claim_idle_ms`` (a worker died or s
 with XAUTOCLAIM by any worker; a worker keeps the entries of the batch in hand claimed (XCLAIM
 JUSTID), so a slow batch is not taken from it. On stop, the current batch finishes; unread or
 unfinished entries stay in the group's pending list for the others.
+
+``ScoringHandler`` is the work on one batch (load, score off the event loop, decide, explain, store);
+``Worker`` assembles it with the consumer, the dead-letter callback, the heartbeat and housekeeping.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import functools
 import time
-from collections.abc import AsyncIterator
 from concurrent.futures import Executor
 from dataclasses import dataclass, replace
 
 from redis.asyncio import Redis
-from redis.exceptions import RedisError, ResponseError
 
 from service.core import reputation
 from service.core.keys import Keys
@@ -31,12 +31,13 @@ from service.core.privacy import author_hash
 from service.core.rules import RuleHit, RulesCache
 from service.core.settings import Settings
 from service.core.store import DecisionStore
-from workers import deadletter
+from workers.deadletter import DeadLetters
 from workers.policy import AuthorPolicy, Verdict, decide
 from workers.scoring.history import history_signals_many, remember_spam_domains
 from workers.scoring.pipeline import ScoringPipeline
 from workers.scoring.spam import find_links
 from workers.scoring.types import CommentText, Scores, Signal
+from workers.stream import Entry, Failure, Heartbeat, Outcome, StreamConsumer, StreamSpec, trim_acknowledged
 
 log = get_logger("commentmod.worker")
 
@@ -77,6 +78,10 @@ def _decision(item: Work, scores: Scores, verdict: Verdict) -> Decision:
     )
 
 
+def _failure(job: StreamJob, attempt: int, error: str) -> Failure:
+    return Failure(job.message_id, {"id": job.comment_id, "request_id": job.request_id}, attempt, error)
+
+
 def _log_scored(item: Work, scores: Scores, verdict: Verdict, result: str, scoring_ms: float) -> None:
     """The canonical line per comment."""
     log.info(
@@ -96,124 +101,35 @@ def _log_scored(item: Work, scores: Scores, verdict: Verdict, result: str, scori
     )
 
 
-class Worker:
+class ScoringHandler:
+    """Scores one batch of intake-stream entries end to end (a handful of Redis round trips in all)."""
+
     def __init__(
-        self, settings: Settings, redis: Redis, pipeline: ScoringPipeline, executor: Executor, name: str
+        self,
+        settings: Settings,
+        redis: Redis,
+        keys: Keys,
+        store: DecisionStore,
+        pipeline: ScoringPipeline,
+        executor: Executor,
+        metrics: WorkerMetrics,
     ) -> None:
         self.settings = settings
         self.redis = redis
-        self.keys = Keys(settings.stream_prefix)
-        self.store = DecisionStore(redis, self.keys, settings.retention_s)
+        self.keys = keys
+        self.store = store
         self.pipeline = pipeline
         self.executor = executor
-        self.name = name
-        self.metrics = WorkerMetrics(model=pipeline.models.get("toxicity", ""))
+        self.metrics = metrics
         self.rules = RulesCache()
-        self._last_claim = 0.0
-        self._last_trim = 0.0
 
-    async def ensure_group(self) -> None:
-        try:
-            await self.redis.xgroup_create(self.keys.stream, self.keys.group, id="0", mkstream=True)
-        except ResponseError as exc:
-            if "BUSYGROUP" not in str(exc):
-                raise
-
-    async def run(self, stop: asyncio.Event) -> None:
-        """Process batches until ``stop`` is set; the batch in hand always finishes first."""
-        await self.ensure_group()
-        beat = asyncio.create_task(self._heartbeat(stop), name="heartbeat")
-        log.info("worker_started", worker=self.name, models=self.pipeline.models)
-        try:
-            while not stop.is_set():
-                try:
-                    await self._step()
-                except (ConnectionError, OSError, TimeoutError) as exc:
-                    log.warning("worker_redis_error", worker=self.name, error=type(exc).__name__)
-                    await asyncio.sleep(1.0)
-                except Exception as exc:
-                    log.exception("worker_step_failed", worker=self.name, error=type(exc).__name__)
-                    await asyncio.sleep(1.0)
-        finally:
-            beat.cancel()
-            await asyncio.gather(beat, return_exceptions=True)
-            try:
-                await self.redis.hdel(self.keys.workers, self.name)
-            except Exception:
-                log.warning("worker_heartbeat_cleanup_failed", worker=self.name)
-            log.info("worker_stopped", worker=self.name)
-
-    async def _step(self) -> None:
-        messages = await self._claim_stale()
-        if not messages:
-            messages = await self._read_new()
-        if messages:
-            async with self._keep_claimed([mid for mid, _ in messages]):
-                await self.handle(messages)
-        await self._maybe_trim()
-
-    @contextlib.asynccontextmanager
-    async def _keep_claimed(self, message_ids: list[str]) -> AsyncIterator[None]:
-        """While a batch is in hand, reset its entries' idle time every third of ``claim_idle_ms``, so
-        a long batch (large batches of long comments, a slow machine) is not reclaimed and scored again
-        by a peer; a stalled or dead worker stops refreshing, and its entries go to the others. An entry
-        a peer took over meanwhile (idle under half the interval) is left to it."""
-        interval_s = self.settings.claim_idle_ms / 3000
-
-        async def refresh() -> None:
-            while True:
-                await asyncio.sleep(interval_s)
-                try:
-                    await self.redis.xclaim(
-                        self.keys.stream, self.keys.group, self.name, int(interval_s * 500),
-                        message_ids, justid=True,
-                    )  # fmt: skip
-                except (RedisError, OSError) as exc:
-                    log.warning("claim_refresh_failed", worker=self.name, error=type(exc).__name__)
-
-        task = asyncio.create_task(refresh(), name="keep-claimed")
-        try:
-            yield
-        finally:
-            task.cancel()
-            await asyncio.gather(task, return_exceptions=True)
-
-    async def _claim_stale(self) -> list[tuple[str, dict[str, str]]]:
-        now = time.monotonic()
-        if now - self._last_claim < min(self.settings.claim_idle_ms / 4000, 5.0):
-            return []
-        self._last_claim = now
-        result = await self.redis.xautoclaim(
-            self.keys.stream,
-            self.keys.group,
-            self.name,
-            min_idle_time=self.settings.claim_idle_ms,
-            start_id="0-0",
-            count=self.settings.batch_size,
-        )
-        claimed = [(mid, fields) for mid, fields in result[1] if fields]
-        if claimed:
-            log.info("messages_reclaimed", worker=self.name, count=len(claimed))
-        return claimed
-
-    async def _read_new(self) -> list[tuple[str, dict[str, str]]]:
-        response = await self.redis.xreadgroup(
-            self.keys.group,
-            self.name,
-            {self.keys.stream: ">"},
-            count=self.settings.batch_size,
-            block=self.settings.block_ms,
-        )
-        return [(mid, fields) for _, entries in response or [] for mid, fields in entries]
-
-    async def handle(self, messages: list[tuple[str, dict[str, str]]]) -> None:
-        """Process one batch of stream entries end to end (a handful of Redis round trips in all)."""
+    async def __call__(self, messages: list[Entry]) -> Outcome:
         jobs = [StreamJob(f.get("id", ""), f.get("request_id", ""), mid) for mid, f in messages]
-        work, done = await self._load(jobs)
+        work, done, failed = await self._load(jobs)
         texts = [to_comment_text(w.record) for w in work]
         history, contexts = await asyncio.gather(self._history(texts), self._policy_context(work))
         started = time.perf_counter()
-        scored, failed = await self._score(work, texts, history)
+        scored, unscored = await self._score(work, texts, history)
         scoring_ms = (time.perf_counter() - started) * 1000
         self.metrics.batch.observe(len(messages))
         if work:
@@ -223,18 +139,19 @@ class Worker:
         verdicts = await self._explain(scored, verdicts)
         await self._store(scored, verdicts, scoring_ms / max(len(work), 1))
         done += [item.job for item, _ in scored]
-        for item, error in failed:
-            if item.attempt >= self.settings.max_deliveries:
-                await deadletter.dead_letter(self, item.job, item.attempt, error)
-                done.append(item.job)
-            else:
+        for item, error in unscored:
+            failed.append(_failure(item.job, item.attempt, error))
+            if item.attempt < self.settings.max_deliveries:
                 log.warning("scoring_retry_later", comment_id=item.record.id, attempt=item.attempt)
-        await self._ack(done)
-        if work:  # after the ack: the decisions need not wait for it
-            await asyncio.get_running_loop().run_in_executor(self.executor, self.pipeline.release_memory)
+        return Outcome([j.message_id for j in done], failed, self._release_memory if work else None)
 
-    async def _load(self, jobs: list[StreamJob]) -> tuple[list[Work], list[StreamJob]]:
-        """Count this attempt and fetch each comment; sort out what needs no scoring."""
+    async def _release_memory(self) -> None:
+        """After the ack: the decisions need not wait for it."""
+        await asyncio.get_running_loop().run_in_executor(self.executor, self.pipeline.release_memory)
+
+    async def _load(self, jobs: list[StreamJob]) -> tuple[list[Work], list[StreamJob], list[Failure]]:
+        """Count this attempt and fetch each comment; sort out what needs no scoring, and what was
+        delivered too often already (a worker crashed on it: dead-lettered without scoring)."""
         pipe = self.redis.pipeline(transaction=False)
         for job in jobs:
             pipe.hincrby(self.keys.attempts, job.comment_id, 1)
@@ -242,6 +159,7 @@ class Worker:
         rows = await pipe.execute()
         work: list[Work] = []
         done: list[StreamJob] = []
+        failed: list[Failure] = []
         for i, job in enumerate(jobs):
             attempt, data = int(rows[2 * i]), rows[2 * i + 1]
             if not data or data.get("status") != "pending":
@@ -250,11 +168,10 @@ class Worker:
                 await self.redis.hdel(self.keys.attempts, job.comment_id)
                 done.append(job)  # already decided (redelivery) or gone: nothing to do
             elif attempt > self.settings.max_deliveries:
-                await deadletter.dead_letter(self, job, attempt, "delivery limit reached")
-                done.append(job)
+                failed.append(_failure(job, attempt, "delivery limit reached"))
             else:
                 work.append(Work(job, CommentRecord.from_hash(job.comment_id, data), attempt))
-        return work, done
+        return work, done, failed
 
     async def _history(self, texts: list[CommentText]) -> list[list[Signal]]:
         """Record the batch in the spam history and read its signals back (one pipeline)."""
@@ -367,25 +284,59 @@ class Worker:
         for (item, scores), verdict, result in zip(scored, verdicts, results, strict=True):
             _log_scored(item, scores, verdict, result, scoring_ms)
 
-    async def _ack(self, jobs: list[StreamJob]) -> None:
-        if jobs:
-            await self.redis.xack(self.keys.stream, self.keys.group, *[j.message_id for j in jobs])
 
-    async def _heartbeat(self, stop: asyncio.Event) -> None:
-        interval = max(self.settings.heartbeat_ttl_s / 3, 0.2)
-        while not stop.is_set():
-            try:
-                now = time.time()
-                await self.redis.hset(self.keys.workers, self.name, repr(now))
-                self.metrics.heartbeat.set(now)
-            except Exception as exc:
-                log.warning("heartbeat_failed", worker=self.name, error=type(exc).__name__)
-            await asyncio.sleep(interval)
+class Worker:
+    """The scoring worker assembled from settings: the intake stream's consumer with the scoring
+    handler, the dead-letter callback, the heartbeat and housekeeping (trim) plugged in."""
 
-    async def _maybe_trim(self) -> None:
-        now = time.monotonic()
-        if now - self._last_trim < 30.0:
-            return
-        self._last_trim = now
-        await deadletter.trim_acknowledged(self.redis, self.keys)
+    def __init__(
+        self, settings: Settings, redis: Redis, pipeline: ScoringPipeline, executor: Executor, name: str
+    ) -> None:
+        self.settings = settings
+        self.redis = redis
+        self.keys = keys = Keys(settings.stream_prefix)
+        self.store = store = DecisionStore(redis, keys, settings.retention_s)
+        self.pipeline = pipeline
+        self.name = name
+        self.metrics = metrics = WorkerMetrics(model=pipeline.models.get("toxicity", ""))
+        self.handler = ScoringHandler(settings, redis, keys, store, pipeline, executor, metrics)
+        spec = StreamSpec(
+            keys.stream, keys.group, settings.batch_size, settings.block_ms, settings.claim_idle_ms,
+            settings.max_deliveries,
+        )  # fmt: skip
+        self.consumer = StreamConsumer(
+            redis, spec, name, self.handler,
+            dead_letter=DeadLetters(redis, keys, store, metrics.dead, pipeline.models),
+            housekeeping=self.housekeeping,
+            heartbeat=Heartbeat(redis, keys.workers, name, settings.heartbeat_ttl_s, metrics.heartbeat),
+        )  # fmt: skip
+
+    async def run(self, stop: asyncio.Event) -> None:
+        """Consume until ``stop`` is set; the batch in hand always finishes first."""
+        await self.consumer.ensure_group()
+        log.info("worker_started", worker=self.name, models=self.pipeline.models)
+        try:
+            await self.consumer.run(stop)
+        finally:
+            log.info("worker_stopped", worker=self.name)
+
+    async def drain(self) -> int:
+        """Score everything queued now (retries included) and return how many entries were handled."""
+        return await self.consumer.drain()
+
+    async def ensure_group(self) -> None:
+        await self.consumer.ensure_group()
+
+    async def _read_new(self) -> list[Entry]:
+        return await self.consumer.read_new(self.settings.block_ms)
+
+    async def handle(self, messages: list[Entry]) -> None:
+        """Process one batch handed in by the caller, then acknowledge it through ``_ack``."""
+        await self.consumer.process(messages, ack=self._ack)
+
+    async def _ack(self, message_ids: list[str]) -> None:
+        await self.consumer.ack(message_ids)
+
+    async def housekeeping(self) -> None:
+        await trim_acknowledged(self.redis, self.keys.stream)
         await self.store.trim_indexes()

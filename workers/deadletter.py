@@ -8,57 +8,73 @@ Operators list dead letters and re-queue them with ``commentmod deadletters``.
 from __future__ import annotations
 
 import time
-from typing import TYPE_CHECKING, Any
+from dataclasses import dataclass
+from typing import Any
 
+from prometheus_client import Counter
 from redis.asyncio import Redis
 from redis.exceptions import WatchError
 
 from service.core.keys import Keys
 from service.core.logs import get_logger
 from service.core.models import Decision, StreamJob
+from service.core.store import DecisionStore
+from workers import stream
 from workers.policy import scoring_failed
-
-if TYPE_CHECKING:
-    from workers.consumer import Worker
 
 log = get_logger("commentmod.deadletter")
 
 
-async def dead_letter(worker: Worker, job: StreamJob, attempt: int, error: str) -> None:
-    """Record the dead letter, hold the comment for a human (fenced: a decided comment stays decided)."""
-    await worker.redis.xadd(
-        worker.keys.dead_letters,
-        {
-            "id": job.comment_id,
-            "request_id": job.request_id,
-            "message_id": job.message_id,
-            "attempts": str(attempt),
-            "error": error[:500],
-            "at": repr(time.time()),
-        },
-        maxlen=100_000,
-        approximate=True,
-    )
-    worker.metrics.dead.inc()
-    verdict = scoring_failed(error)
-    decision = Decision(
-        verdict=verdict.verdict,
-        scores={},
-        reasons=[r.to_json() for r in verdict.reasons],
-        models=worker.pipeline.models,
-        attempt=attempt,
-    )
-    record = await worker.store.get(job.comment_id)
-    created_at = record.created_at if record else time.time()
-    stored = await worker.store.decide(job.comment_id, created_at, decision)
-    log.error(
-        "comment_dead_lettered",
-        comment_id=job.comment_id,
-        request_id=job.request_id,
-        attempt=attempt,
-        error=error[:200],
-        stored=stored,
-    )
+@dataclass(frozen=True, slots=True)
+class DeadLetters:
+    """The scoring stream's dead-letter callback, with what it writes to passed in."""
+
+    redis: Redis
+    keys: Keys
+    store: DecisionStore
+    counter: Counter  # commentmod_dead_letters_total
+    models: dict[str, str]
+
+    async def __call__(self, failure: stream.Failure) -> None:
+        fields = failure.fields
+        job = StreamJob(fields.get("id", ""), fields.get("request_id", ""), failure.message_id)
+        await self.dead_letter(job, failure.attempt, failure.error)
+
+    async def dead_letter(self, job: StreamJob, attempt: int, error: str) -> None:
+        """Record the dead letter, hold the comment for a human (fenced: a decided comment stays decided)."""
+        await self.redis.xadd(
+            self.keys.dead_letters,
+            {
+                "id": job.comment_id,
+                "request_id": job.request_id,
+                "message_id": job.message_id,
+                "attempts": str(attempt),
+                "error": error[:500],
+                "at": repr(time.time()),
+            },
+            maxlen=100_000,
+            approximate=True,
+        )
+        self.counter.inc()
+        verdict = scoring_failed(error)
+        decision = Decision(
+            verdict=verdict.verdict,
+            scores={},
+            reasons=[r.to_json() for r in verdict.reasons],
+            models=self.models,
+            attempt=attempt,
+        )
+        record = await self.store.get(job.comment_id)
+        created_at = record.created_at if record else time.time()
+        stored = await self.store.decide(job.comment_id, created_at, decision)
+        log.error(
+            "comment_dead_lettered",
+            comment_id=job.comment_id,
+            request_id=job.request_id,
+            attempt=attempt,
+            error=error[:200],
+            stored=stored,
+        )
 
 
 async def list_dead(redis: Redis, keys: Keys, count: int = 100) -> list[dict[str, Any]]:
@@ -101,28 +117,5 @@ async def _requeue_one(redis: Redis, keys: Keys, mid: str, fields: dict[str, str
 
 
 async def trim_acknowledged(redis: Redis, keys: Keys) -> int:
-    """Trim stream entries that every consumer has acknowledged; never an undelivered or pending one."""
-    try:
-        groups = await redis.xinfo_groups(keys.stream)
-    except Exception:
-        return 0
-    if not groups:
-        return 0
-    floor: str | None = None
-    for group in groups:
-        candidates = [group["last-delivered-id"]]
-        summary = await redis.xpending(keys.stream, group["name"])
-        if summary and summary.get("pending"):
-            candidates.append(summary["min"])
-        for candidate in candidates:
-            if floor is None or _id_key(candidate) < _id_key(floor):
-                floor = candidate
-    if floor is None or floor == "0-0":
-        return 0
-    # MINID keeps entries >= floor: the oldest pending entry, and everything not yet delivered.
-    return int(await redis.xtrim(keys.stream, minid=floor, approximate=False))
-
-
-def _id_key(stream_id: str) -> tuple[int, int]:
-    ms, _, seq = stream_id.partition("-")
-    return int(ms), int(seq or 0)
+    """Trim intake-stream entries every consumer acknowledged; never an undelivered or pending one."""
+    return await stream.trim_acknowledged(redis, keys.stream)

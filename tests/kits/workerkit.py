@@ -6,6 +6,7 @@ import asyncio
 import subprocess
 import sys
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -13,6 +14,8 @@ import redis.asyncio as aioredis
 
 from service.core.keys import Keys
 from service.core.settings import Settings, child_env
+from workers.consumer import Worker
+from workers.scoring.pipeline import ScoringPipeline
 
 
 def worker_env(settings: Settings, name: str, **extra: str) -> dict[str, str]:
@@ -34,6 +37,17 @@ def worker_env(settings: Settings, name: str, **extra: str) -> dict[str, str]:
         values[f"threshold_{score}"] = str(threshold)
     values.update(extra)
     return child_env(**values)
+
+
+async def drain_worker(settings: Settings, pipeline: ScoringPipeline, name: str = "w-drain") -> int:
+    """Run a real in-process worker over everything queued, once (``Worker.drain``); returns how many
+    stream entries it handled. Tests post, drain, then assert: no background worker, no polling."""
+    redis = aioredis.Redis.from_url(settings.redis_url or "", decode_responses=True)
+    try:
+        with ThreadPoolExecutor(max_workers=1) as executor:
+            return await Worker(settings, redis, pipeline, executor, name).drain()
+    finally:
+        await redis.aclose()
 
 
 def spawn_worker(
