@@ -58,6 +58,12 @@ class Keys:
         """Sorted set of held comment ids, scored by creation time (microseconds)."""
         return f"{self.prefix}:held"
 
+    @property
+    def moderation_audit(self) -> str:
+        """Stream of every moderator action (``id``: comment id or ``""``, ``entry``: the audit JSON, which
+        names the actor), capped near 100,000 entries; read by ``GET /v1/moderation/audit``."""
+        return f"{self.prefix}:stream:audit"
+
     def by_status(self, status: str) -> str:
         """Sorted set of comment ids with a final status (published, rejected), scored by decision time."""
         return f"{self.prefix}:status:{status}"

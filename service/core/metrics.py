@@ -70,6 +70,12 @@ class ApiMetrics:
         self.accepted = Counter(
             "commentmod_comments_accepted", "Comments durably accepted", registry=self.registry
         )
+        self.moderator_actions = Counter(
+            "commentmod_moderator_actions",
+            "Moderator actions on comments and authors",
+            ["action"],
+            registry=self.registry,
+        )
         self.queue = QueueGauges(self.registry)
 
     def observe_request(self, route: str, method: str, status: int, seconds: float) -> None:
@@ -125,6 +131,9 @@ class QueueGauges:
         self.dead = Gauge("commentmod_dead_letter_length", "Entries in the dead-letter stream", registry=r)
         self.held = Gauge("commentmod_held_comments", "Comments waiting for a moderator", registry=r)
         self.workers = Gauge("commentmod_workers_alive", "Workers with a heartbeat", registry=r)
+        self.oldest = Gauge(
+            "commentmod_held_oldest_age_seconds", "Age of the oldest held comment (0: none)", registry=r
+        )
 
     async def refresh(self, redis: Redis, keys: Keys) -> None:
         pipe = redis.pipeline(transaction=False)
@@ -132,7 +141,9 @@ class QueueGauges:
         pipe.xlen(keys.dead_letters)
         pipe.zcard(keys.held)
         pipe.hlen(keys.workers)
-        length, dead, held, workers = await pipe.execute()
+        pipe.zrange(keys.held, 0, 0, withscores=True)
+        length, dead, held, workers, oldest = await pipe.execute()
+        self.oldest.set(max(0.0, time.time() - oldest[0][1] / 1_000_000) if oldest else 0)
         self.length.set(length)
         self.dead.set(dead)
         self.held.set(held)

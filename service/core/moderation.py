@@ -2,12 +2,16 @@
 
 Each action is a fenced status change in the decision store (the comment must be in the action's
 ``from`` status, else ``Conflict``), written with its audit entry and its decision event (webhooks) by
-one script. An approval also counts towards the author's trust.
+one script. An approval (or a reinstatement) also counts towards the author's trust. Every action,
+author standings and rule changes included, is on one audit stream that ``audit_page`` reads.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import json
+import time
+from dataclasses import dataclass, field
+from typing import Any
 
 from redis.asyncio import Redis
 
@@ -28,6 +32,8 @@ class Action:
 ACTIONS = {
     "approve": Action("approve", "held", "published"),
     "reject": Action("reject", "held", "rejected"),
+    "reinstate": Action("reinstate", "rejected", "published"),
+    "unpublish": Action("unpublish", "published", "rejected"),
 }
 
 
@@ -44,7 +50,7 @@ class Desk:
 async def act(desk: Desk, comment_id: str, moderator: str, action: str, note: str | None) -> CommentRecord:
     """Apply ``action`` (a key of ``ACTIONS``) for ``moderator``; raises ``NotFound`` or ``Conflict``."""
     step = ACTIONS[action]
-    await desk.store.moderate(comment_id, moderator, step.to_status == "published", note)
+    await desk.store.transition(comment_id, moderator, step.name, (step.from_status, step.to_status), note)
     record = await desk.store.get(comment_id)
     if record is None:  # expired in between (retention): the decision itself stands
         raise NotFound(comment_id)
@@ -52,3 +58,66 @@ async def act(desk: Desk, comment_id: str, moderator: str, action: str, note: st
         author = author_hash(record.fields.email, desk.hash_key)
         await reputation.count_published(desk.redis, desk.keys, [(record.site, author)])
     return record
+
+
+AUDIT_MAX = 100_000  # entries kept on the moderation audit stream (approximately)
+AUDIT_BUDGET = 2_000  # entries examined per audit page
+
+
+async def record(redis: Redis, keys: Keys, entry: dict[str, Any], comment_id: str = "") -> None:
+    """Put an action that is not a comment's status change (author standing, rules) on the audit stream."""
+    raw = json.dumps(entry, ensure_ascii=False)
+    await redis.xadd(keys.moderation_audit, {"id": comment_id, "entry": raw}, maxlen=AUDIT_MAX)
+
+
+@dataclass(slots=True)
+class AuditPage:
+    items: list[dict[str, Any]] = field(default_factory=list)
+    next_cursor: str | None = None
+
+
+async def audit_page(
+    redis: Redis, keys: Keys, since: float | None, actor: str | None, cursor: str | None, limit: int
+) -> AuditPage:
+    """Moderator actions, newest first, back to ``since`` (unix seconds), of ``actor`` (a moderator name)
+    if given; ``cursor`` is a previous page's ``next_cursor`` (a stream entry id)."""
+    low = "-" if since is None else str(int(since * 1000))
+    high = "+" if cursor is None else f"({cursor}"
+    page, scanned = AuditPage(), 0
+    while scanned < AUDIT_BUDGET:
+        rows = await redis.xrevrange(keys.moderation_audit, high, low, count=200)
+        for entry_id, fields in rows:
+            scanned += 1
+            entry = json.loads(fields.get("entry", "{}"))
+            high = f"({entry_id}"
+            if actor is None or entry.get("actor") == f"moderator:{actor}":
+                page.items.append({**entry, "id": fields.get("id") or None, "event": entry_id})
+                if len(page.items) == limit:
+                    page.next_cursor = entry_id
+                    return page
+        if len(rows) < 200:
+            return page
+    page.next_cursor = high[1:]
+    return page
+
+
+async def activity(redis: Redis, keys: Keys, now: float | None = None) -> dict[str, Any]:
+    """Held now, the oldest held comment's age, and today's (UTC) comment decisions per moderator."""
+    now = time.time() if now is None else now
+    midnight = now - now % 86400
+    held = int(await redis.zcard(keys.held))
+    oldest = await redis.zrange(keys.held, 0, 0, withscores=True)
+    per: dict[str, int] = {}
+    for _, fields in await redis.xrevrange(
+        keys.moderation_audit, "+", str(int(midnight * 1000)), count=10_000
+    ):
+        entry = json.loads(fields.get("entry", "{}"))
+        if fields.get("id") and str(entry.get("actor", "")).startswith("moderator:"):
+            name = entry["actor"].split(":", 1)[1]
+            per[name] = per.get(name, 0) + 1
+    return {
+        "held_now": held,
+        "oldest_held_age_s": round(now - oldest[0][1] / 1_000_000, 1) if oldest else None,
+        "decided_today": sum(per.values()),
+        "per_moderator": dict(sorted(per.items(), key=lambda kv: -kv[1])),
+    }

@@ -3,7 +3,8 @@
 State changes are Lua scripts so each one is atomic and fenced:
 * a worker's decision is written only while the comment is ``pending`` (a late or repeated write
   from a stale worker is a no-op, and a moderator's decision is never overwritten by a worker);
-* a moderator can act only on a ``held`` comment (anything else answers a conflict).
+* a moderator's change needs the comment in the change's ``from`` status (``held`` to approve or
+  reject, ``rejected`` to reinstate, ``published`` to unpublish); anything else answers a conflict.
 """
 
 from __future__ import annotations
@@ -44,7 +45,7 @@ return 'ok'
 _MODERATE = """
 local status = redis.call('HGET', KEYS[1], 'status')
 if not status then return 'missing' end
-if status ~= 'held' then return status end
+if status ~= ARGV[9] then return status end
 redis.call('HSET', KEYS[1], 'status', ARGV[2], 'decided_by', ARGV[3], 'decided_at', ARGV[4])
 redis.call('ZREM', KEYS[2], ARGV[1])
 redis.call('ZADD', KEYS[4], ARGV[7], ARGV[1])
@@ -55,6 +56,7 @@ if tonumber(ARGV[8]) > 0 then
 end
 redis.call('PUBLISH', ARGV[6], ARGV[1])
 redis.call('XADD', KEYS[5], 'MAXLEN', '~', 1000000, '*', 'id', ARGV[1], 'status', ARGV[2])
+redis.call('XADD', KEYS[6], 'MAXLEN', '~', 100000, '*', 'id', ARGV[1], 'entry', ARGV[5])
 return 'ok'
 """
 
@@ -166,18 +168,28 @@ class DecisionStore:
 
     async def moderate(self, comment_id: str, moderator: str, approve: bool, note: str | None) -> None:
         """Approve or reject a held comment; raises ``NotFound`` or ``Conflict``."""
-        to_status = "published" if approve else "rejected"
+        action, to_status = ("approve", "published") if approve else ("reject", "rejected")
+        await self.transition(comment_id, moderator, action, ("held", to_status), note)
+
+    async def transition(
+        self, comment_id: str, moderator: str, action: str, change: tuple[str, str], note: str | None
+    ) -> None:
+        """A moderator's status change ``(from, to)``, only while the comment is in ``from``; with its audit
+        entry (also on the moderation audit stream) and its decision event. Raises ``NotFound`` or
+        ``Conflict`` (carrying the current status)."""
+        from_status, to_status = change
         now = time.time()
         actor = f"moderator:{moderator}"
-        entry = audit_entry(actor, "approve" if approve else "reject", "held", to_status, note)
+        entry = audit_entry(actor, action, from_status, to_status, note)
         result = str(
             await self._moderate(
                 keys=[
                     self._keys.comment(comment_id),
-                    self._keys.held,
+                    self._keys.held if from_status == "held" else self._keys.by_status(from_status),
                     self._keys.audit(comment_id),
                     self._keys.by_status(to_status),
                     self._keys.webhook_stream,
+                    self._keys.moderation_audit,
                 ],
                 args=[
                     comment_id,
@@ -188,6 +200,7 @@ class DecisionStore:
                     self._keys.decided_channel,
                     int(now * 1_000_000),
                     self._retention_s,
+                    from_status,
                 ],
             )
         )

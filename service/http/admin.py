@@ -10,11 +10,11 @@ from urllib.parse import urlsplit
 
 from aiohttp import web
 
-from service.core import reputation
+from service.core import moderation, reputation
 from service.core.rules import parse_rules, rules_from_json
 from service.core.store import audit_entry
 from service.core.validation import is_encodable
-from service.http.common import KEYS, REDIS, SETTINGS, ApiError, read_json, require
+from service.http.common import KEYS, METRICS, REDIS, SETTINGS, ApiError, read_json, require
 from service.http.moderation import moderator_for
 
 _SITE = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
@@ -51,12 +51,14 @@ async def put_rules(request: web.Request) -> web.Response:
     pipe.rpush(keys.rules_audit(site), json.dumps(entry, ensure_ascii=False))
     pipe.ltrim(keys.rules_audit(site), -1000, -1)
     await pipe.execute()
+    await moderation.record(redis, keys, {**entry, "site": site})
+    request.app[METRICS].moderator_actions.labels("rules").inc()
     return web.json_response({"site": site, "rules": parsed.to_json()})
 
 
 async def put_author(request: web.Request) -> web.Response:
     """Trust, ban or reset an author of a site, by author hash (shown to moderators as ``author``)."""
-    await moderator_for(request)  # a moderator key, or the page session with its CSRF token
+    moderator = await moderator_for(request)  # a moderator key, or the page session with its CSRF token
     site = _site_param(request)
     author = request.match_info["author"]
     if not _AUTHOR.match(author):
@@ -70,7 +72,11 @@ async def put_author(request: web.Request) -> web.Response:
             **dict.fromkeys(extra, "unknown field"),
         }
         raise ApiError(422, "validation_failed", "bad standing", fields=fields)
-    result = await reputation.set_standing(request.app[REDIS], request.app[KEYS], site, author, standing)
+    redis, keys = request.app[REDIS], request.app[KEYS]
+    result = await reputation.set_standing(redis, keys, site, author, standing)
+    entry = json.loads(audit_entry(f"moderator:{moderator}", "standing", "", result.standing))
+    await moderation.record(redis, keys, {**entry, "site": site, "author": author})
+    request.app[METRICS].moderator_actions.labels(f"author_{result.standing}").inc()
     return web.json_response({"site": site, "author": author, "standing": result.standing,
                               "approved": result.approved})  # fmt: skip
 

@@ -25,6 +25,7 @@ from service.core.settings import Settings
 from service.core.store import DecisionStore
 from service.http import admin as http_admin
 from service.http import comments as http_comments
+from service.http import desk as http_desk
 from service.http import moderation as http_moderation
 from service.http.auth import KeyRing
 from service.http.common import (
@@ -209,6 +210,7 @@ def create_app(settings: Settings) -> web.Application:
     app.router.add_get("/metrics", metrics)
     http_comments.add_routes(app)
     http_moderation.add_routes(app)
+    http_desk.add_routes(app)
     http_admin.add_routes(app)
     add_moderate_page(app)
     return app

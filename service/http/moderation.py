@@ -4,11 +4,14 @@ One authentication helper (``moderator_for``), one note limit (``NOTE_MAX``) and
 (``"<score>:<id>"``, read by ``cursor_param``) serve every moderator endpoint:
 
 * ``GET /v1/moderation/queue?limit=&cursor=`` held comments, oldest first, with ``held_total``
-* ``GET /v1/moderation/comments?status=held|published|rejected&reason=&thread=&site=&q=&limit=&cursor=``
+* ``GET /v1/moderation/comments?status=held|published|rejected&reason=&thread=&site=&q=&author=`` (and
+  ``limit``, ``cursor``)
 * ``GET /v1/moderation/queue/counts``
 * ``GET /v1/moderation/comments/{id}[/history][?include=email]`` one comment with its audit trail
-* ``POST /v1/moderation/comments/{id}/approve|reject`` ``{"note": "..."}`` (body optional)
-* ``POST /v1/moderation/decisions`` ``{"action": "approve"|"reject", "ids": [...], "note": "..."}``
+* ``POST /v1/moderation/comments/{id}/approve|reject|reinstate|unpublish`` ``{"note": "..."}`` (body
+  optional); each needs the comment in its ``from`` status (held; rejected; published), else ``409``
+* ``POST /v1/moderation/decisions`` ``{"action": "approve"|"reject"|"reinstate"|"unpublish", "ids": [...],
+  "note": "..."}``
 """
 
 from __future__ import annotations
@@ -20,13 +23,14 @@ from aiohttp import web
 
 from service.core.logs import get_logger
 from service.core.models import CommentRecord, is_comment_id
-from service.core.moderation import Desk, act
+from service.core.moderation import ACTIONS, Desk, act
 from service.core.store import Conflict, NotFound
 from service.core.validation import is_encodable
 from service.http.common import (
     COMMENT_ID,
     KEYRING,
     KEYS,
+    METRICS,
     REDIS,
     SETTINGS,
     STORE,
@@ -44,6 +48,7 @@ BULK_MAX = 200
 _CURSOR = re.compile(r"^\d{1,17}:[0-9a-f]{28}$")
 LISTS = {"held": False, "published": True, "rejected": True}  # status -> newest first?
 _QUERY_MAX = {"reason": 64, "thread": 2048, "site": 128, "q": 200}
+_AUTHOR = re.compile(r"^[0-9a-f]{32}$")
 
 
 async def moderator_for(request: web.Request) -> str:
@@ -141,7 +146,10 @@ def _filters(request: web.Request) -> Filters:
         if value is not None and len(value) > most:
             raise bad_query(**{name: f"at most {most} characters"})
         values[name] = value
-    return Filters(**values)
+    author = request.query.get("author") or None
+    if author is not None and not _AUTHOR.match(author):
+        raise bad_query(author="an author id as the moderator view shows it")
+    return Filters(**values, author=author, hash_key=request.app[SETTINGS].hash_secret)
 
 
 async def list_comments(request: web.Request) -> web.Response:
@@ -196,16 +204,19 @@ async def _act(request: web.Request, action: str) -> web.Response:
     except NotFound as exc:
         raise ApiError(404, "not_found", "no such comment") from exc
     except Conflict as exc:
-        raise ApiError(409, "conflict", f"comment is {exc.status}, not held", status=exc.status) from exc
+        message = f"comment is {exc.status}, not {ACTIONS[action].from_status}"
+        raise ApiError(409, "conflict", message, status=exc.status) from exc
+    request.app[METRICS].moderator_actions.labels(action).inc()
+    log.info("moderation_action", action=action, comment_id=comment_id, moderator=moderator)
     return web.json_response(await _detail(request, record))
 
 
-async def approve(request: web.Request) -> web.Response:
-    return await _act(request, "approve")
+def _action_handler(action: str) -> Any:
+    async def handler(request: web.Request) -> web.Response:
+        return await _act(request, action)
 
-
-async def reject(request: web.Request) -> web.Response:
-    return await _act(request, "reject")
+    handler.__name__ = action
+    return handler
 
 
 async def _decision_body(request: web.Request) -> tuple[str, list[str], str | None]:
@@ -213,8 +224,8 @@ async def _decision_body(request: web.Request) -> tuple[str, list[str], str | No
     assert payload is not None
     errors = {k: "unknown field" for k in payload if k not in {"action", "ids", "note"}}
     action, ids, note = payload.get("action"), payload.get("ids"), payload.get("note")
-    if not isinstance(action, str) or action not in {"approve", "reject"}:
-        errors["action"] = "approve or reject"
+    if not isinstance(action, str) or action not in ACTIONS:
+        errors["action"] = "approve, reject, reinstate or unpublish"
     if not isinstance(ids, list) or not 1 <= len(ids) <= BULK_MAX:
         errors["ids"] = f"a list of 1 to {BULK_MAX} comment ids"
     elif not all(isinstance(i, str) and is_comment_id(i) for i in ids):
@@ -228,7 +239,7 @@ async def _decision_body(request: web.Request) -> tuple[str, list[str], str | No
 
 
 async def decisions(request: web.Request) -> web.Response:
-    """Approve or reject one or many held comments; each id gets its own result (partial success ok)."""
+    """One action on one or many comments; each id gets its own result (partial success ok)."""
     moderator = await moderator_for(request)
     action, ids, note = await _decision_body(request)
     results: list[dict[str, Any]] = []
@@ -240,6 +251,7 @@ async def decisions(request: web.Request) -> web.Response:
         except Conflict as exc:
             results.append({"id": comment_id, "ok": False, "error": "conflict", "status": exc.status})
         else:
+            request.app[METRICS].moderator_actions.labels(action).inc()
             results.append({"id": comment_id, "ok": True, "status": record.status})
     done = sum(1 for r in results if r["ok"])
     log.info("moderation_decisions", action=action, done=done, asked=len(ids))
@@ -252,6 +264,6 @@ def add_routes(app: web.Application) -> None:
     app.router.add_get("/v1/moderation/comments", list_comments)
     app.router.add_get("/v1/moderation/comments/{comment_id}", comment)
     app.router.add_get("/v1/moderation/comments/{comment_id}/history", comment)
-    app.router.add_post("/v1/moderation/comments/{comment_id}/approve", approve)
-    app.router.add_post("/v1/moderation/comments/{comment_id}/reject", reject)
+    for action in ACTIONS:
+        app.router.add_post(f"/v1/moderation/comments/{{comment_id}}/{action}", _action_handler(action))
     app.router.add_post("/v1/moderation/decisions", decisions)

@@ -11,6 +11,7 @@ from service.core.keys import Keys
 from service.core.models import Decision
 from service.core.settings import Settings
 from service.core.store import DecisionStore
+from tests.kits.common import site_headers
 
 Post = Callable[[dict[str, Any]], Awaitable[str]]
 TOXIC = [{"code": "toxicity", "score": 0.97, "threshold": 0.5}]
@@ -46,3 +47,15 @@ async def make_held(
     finally:
         await redis.aclose()
     return comment_id
+
+
+def client_poster(client: Any, key: str | None = None) -> Post:
+    """``post`` for ``make_held`` through an aiohttp test client, with a site key."""
+
+    async def post(payload: dict[str, Any]) -> str:
+        headers = site_headers(key) if key else site_headers()
+        resp = await client.post("/v1/comments", json=payload, headers=headers)
+        assert resp.status == 202, await resp.text()
+        return str((await resp.json())["id"])
+
+    return post

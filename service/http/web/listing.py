@@ -18,6 +18,7 @@ from redis.asyncio import Redis
 
 from service.core.keys import Keys
 from service.core.models import CommentRecord
+from service.core.privacy import author_hash
 from service.core.store import DecisionStore
 
 CHUNK = 200
@@ -31,9 +32,13 @@ class Filters:
     thread: str | None = None
     site: str | None = None
     q: str | None = None
+    author: str | None = None  # the author pseudonym the moderator view shows
+    hash_key: bytes = b""  # the key of that pseudonym
 
     def match(self, record: CommentRecord) -> bool:
         if self.site is not None and record.site != self.site:
+            return False
+        if self.author is not None and author_hash(record.fields.email, self.hash_key) != self.author:
             return False
         if self.thread is not None and record.fields.thread != self.thread:
             return False
