@@ -80,23 +80,27 @@ class Keys:
         """Counter of comments from one commenter IP (hashed) of one site in one window."""
         return f"{self.prefix}:rl:client:{site}:{client_hash}:{window}"
 
-    # --- spam history (signals that need memory) --------------------------------------------
-    def rate_email(self, email_hash: str) -> str:
-        """Sorted set of comment ids by time for one author email hash (sliding window)."""
-        return f"{self.prefix}:rate:email:{email_hash}"
+    # --- spam history (signals that need memory), per site: no signal shows another site's activity --
+    def rate_email(self, site: str, email_hash: str) -> str:
+        """Sorted set of one site's comment ids by time for one author email hash (sliding window)."""
+        return f"{self.prefix}:rate:email:{site}:{email_hash}"
 
-    def rate_ip(self, ip_hash: str) -> str:
-        """Sorted set of comment ids by time for one client IP hash (sliding window)."""
-        return f"{self.prefix}:rate:ip:{ip_hash}"
+    def rate_ip(self, site: str, ip_hash: str) -> str:
+        """Sorted set of one site's comment ids by time for one client IP hash (sliding window)."""
+        return f"{self.prefix}:rate:ip:{site}:{ip_hash}"
 
-    def near_duplicate(self, bucket: str) -> str:
-        """Hash author-or-thread -> time, for comments whose body falls in one similarity bucket."""
-        return f"{self.prefix}:dup:{bucket}"
+    def near_duplicate(self, site: str, bucket: str) -> str:
+        """Hash author-or-thread -> time, for one site's comments whose body falls in one LSH bucket."""
+        return f"{self.prefix}:dup:{site}:{bucket}"
+
+    def spam_domains(self, site: str) -> str:
+        """Sorted set of link domains seen in one site's comments held as spam, scored by last time seen."""
+        return f"{self.prefix}:spam:domains:{site}"
 
     @property
-    def spam_domains(self) -> str:
-        """Sorted set of link domains seen in comments held as spam, scored by last time seen."""
-        return f"{self.prefix}:spam:domains"
+    def spam_domain_network(self) -> str:
+        """Sorted set of spam link domains shared by the sites that opted in (rule ``share_spam_domains``)."""
+        return f"{self.prefix}:spam:network"
 
     # --- moderator page sessions (service/http/web) ----------------------------------------------
     def session(self, session_hash: str) -> str:

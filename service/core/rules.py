@@ -38,6 +38,9 @@ class SiteRules:
     max_links: int | None = None
     thresholds: dict[str, float] = field(default_factory=dict)
     premoderate_threads: tuple[str, ...] = ()
+    # Opt in to the network of spam link domains shared by the sites that opted in (issue 17): off, a
+    # site's history signals come from its own comments only.
+    share_spam_domains: bool = False
 
     def to_json(self) -> dict[str, Any]:
         out = asdict(self)
@@ -121,13 +124,15 @@ def parse_rules(payload: Any) -> SiteRules | dict[str, str]:
     """Validate a rules document; return the rules or every problem by field."""
     if not isinstance(payload, dict):
         return {"_": "a JSON object"}
-    known = {"banned", "suspect", "max_links", "thresholds", "premoderate_threads"}
+    known = {"banned", "suspect", "max_links", "thresholds", "premoderate_threads", "share_spam_domains"}
     errors: dict[str, str] = {k: "unknown field" for k in payload if k not in known}
     max_links = payload.get("max_links")
     if max_links is not None and (
         not isinstance(max_links, int) or isinstance(max_links, bool) or max_links < 0
     ):
         errors["max_links"] = "a non-negative integer or null"
+    if not isinstance(payload.get("share_spam_domains", False), bool):
+        errors["share_spam_domains"] = "true or false"
     rules = SiteRules(
         banned=_banned(payload.get("banned"), errors),
         suspect=_str_list(payload.get("suspect"), "suspect", errors),
@@ -136,6 +141,7 @@ def parse_rules(payload: Any) -> SiteRules | dict[str, str]:
         premoderate_threads=_str_list(
             payload.get("premoderate_threads"), "premoderate_threads", errors, 2048
         ),
+        share_spam_domains=payload.get("share_spam_domains") is True,
     )
     for key in known & payload.keys():
         if not _encodable(payload[key]):
@@ -147,6 +153,16 @@ def _encodable(value: Any) -> bool:
     """No lone surrogate anywhere in ``value`` (strings, list items, object keys): storing the rules
     would fail."""
     return is_encodable(json.dumps(value, ensure_ascii=False))
+
+
+def shares_spam_domains(raw: str | bytes | None) -> bool:
+    """Whether a stored rules document opts its site in to the shared spam-domain network (a cheap read
+    for the worker's history, without validating or compiling the rest)."""
+    try:
+        doc = json.loads(raw) if raw else None
+    except ValueError:
+        return False
+    return isinstance(doc, dict) and doc.get("share_spam_domains") is True
 
 
 def rules_from_json(raw: str | None) -> SiteRules:

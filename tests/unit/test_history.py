@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import secrets
 import time
 from collections.abc import AsyncIterator
@@ -130,14 +131,50 @@ async def test_duplicate_ignores_short_and_different_and_old(r: Hist) -> None:
 async def test_spam_domain_after_held_spam(r: Hist) -> None:
     held = comment("h1", body="buy now at www.cheap-pills.xyz/x and https://youtube.com/watch?v=1")
     await remember_spam_domains(r.redis, r.keys, [held])
-    members = {m.decode() for m in await r.redis.zrange(r.keys.spam_domains, 0, -1)}
+    members = {m.decode() for m in await r.redis.zrange(r.keys.spam_domains("s1"), 0, -1)}
     assert members == {"cheap-pills.xyz"}
     now = time.time()
     assert "spam_domain" in await codes(r, comment("n1", body="see http://cheap-pills.xyz"), now)
     assert "spam_domain" in await codes(r, comment("n2", author_url="https://www.cheap-pills.xyz/"), now)
     assert "spam_domain" not in await codes(r, comment("n3", body="https://youtube.com/watch?v=1"), now)
     await remember_spam_domains(r.redis, r.keys, [held])
-    assert await r.redis.zcard(r.keys.spam_domains) == 1
+    assert await r.redis.zcard(r.keys.spam_domains("s1")) == 1
+
+
+async def share(r: Hist, site: str) -> None:
+    """Opt ``site`` in to the shared spam-domain network through its stored rules."""
+    await r.redis.set(r.keys.rules(site), json.dumps({"share_spam_domains": True}))
+
+
+async def test_no_history_signal_shows_another_sites_activity(r: Hist) -> None:
+    """Issue 17 point 4: spam held on site B, B's commenters' rates and B's copies of a body change
+    nothing on site A: A's ordinary comment linking B's spam domain gets no ``spam_domain`` (it scored
+    0.95 for 30 days), A's first comment from a busy email or IP no rate signal, A's first copy of a body
+    B saw many times no ``duplicate_body``. Each still fires within B."""
+    now = time.time()
+    await remember_spam_domains(r.redis, r.keys, [comment("h", site="b", body="buy at www.pills.xyz/x")])
+    for i in range(6):
+        await codes(r, comment(f"b{i}", site="b", email="busy@x.org", ip="10.0.0.9", body=BODY), now + i)
+        await codes(r, comment(f"v{i}", site="b", email=f"v{i}@x.org", body=BODY), now + i)
+    same = {"email": "busy@x.org", "ip": "10.0.0.9", "body": BODY + " see www.pills.xyz"}
+    on_a = await codes(r, comment("a1", site="a", **same), now + 9)
+    assert on_a == set()
+    on_b = await codes(r, comment("b9", site="b", **same), now + 9)
+    assert {"spam_domain", "rate_email", "rate_ip", "duplicate_body"} <= on_b
+
+
+async def test_sites_that_opt_in_share_spam_domains_and_no_one_else_sees_them(r: Hist) -> None:
+    """A site that opts in (rule ``share_spam_domains``) feeds and reads the shared network: B's held spam
+    domain then marks A's comment once both opted in; site C, which did not, still sees nothing."""
+    now = time.time()
+    linking = "a fine article, more at https://www.pills.xyz/page"
+    await remember_spam_domains(r.redis, r.keys, [comment("h", site="b", body="buy at www.pills.xyz/x")])
+    await share(r, "a")
+    assert "spam_domain" not in await codes(r, comment("a1", site="a", body=linking), now)  # B not in
+    await share(r, "b")
+    await remember_spam_domains(r.redis, r.keys, [comment("h", site="b", body="buy at www.pills.xyz/x")])
+    assert "spam_domain" in await codes(r, comment("a2", site="a", body=linking), now)
+    assert "spam_domain" not in await codes(r, comment("c1", site="c", body=linking), now)
 
 
 async def test_every_key_has_ttl_and_no_clear_identifiers(r: Hist) -> None:

@@ -9,6 +9,11 @@ for the batch (two round trips: redis-py first checks that the script is loaded)
   (IPv6 by /64) within ``settings.spam_rate_window_s``;
 - ``spam_domain``: a link (body or author URL) to a domain seen in a comment held as spam.
 
+Every key holds one site's comments only (issue 17): no signal fires, or reads differently, because of
+another site's activity. The one exception is opt-in: a site whose rules set ``share_spam_domains``
+adds the domains of its held spam to a network set and gets ``spam_domain`` from the network's domains
+too (``shares_spam_domains``); sites that do not opt in neither feed nor read it.
+
 Emails, IPs and author names are stored only as keyed BLAKE2b hashes. Every write is keyed on the comment
 id or on the author/thread, so a redelivery of the same comment does not count twice, and every key gets
 a TTL so nothing grows without bound.
@@ -27,6 +32,7 @@ import numpy as np
 
 from service.core.keys import Keys
 from service.core.privacy import canonical_ip, history_hash
+from service.core.rules import shares_spam_domains
 from workers.scoring.spam import MAX_BODY_CHARS, WORD_RE, find_links, normalise
 from workers.scoring.types import CommentText, Signal
 
@@ -187,6 +193,7 @@ def _domain_signal(domains: Sequence[str], scores: Any, now: float, w: HistoryWe
 class _Queued:
     """What was recorded for one comment, to read its reply."""
 
+    site: str
     rates: list[tuple[str, float]]  # (signal code, base weight) per rate key, in order
     bands: list[str] | None
     domains: list[str]
@@ -195,33 +202,36 @@ class _Queued:
 async def _queue_comment(
     pipe: Any, script: Any, keys: Keys, c: CommentText, settings: Any, now: float, w: HistoryWeights
 ) -> _Queued:
-    """Queue one script call (rates and near-duplicate bands) and, with links, one ZMSCORE."""
+    """Queue one script call (rates and near-duplicate bands) and, with links, two ZMSCOREs (the site's
+    spam domains and the network's: whether the network counts is decided on reading)."""
     window, dup_window = int(settings.spam_rate_window_s), int(settings.duplicate_window_s)
     key = settings.hash_secret
     bands, domains = minhash_bands(c.body), link_domains(c)
     rates: list[tuple[str, float]] = []
     rate_keys: list[str] = []
     if c.email.strip():
-        rate_keys.append(keys.rate_email(history_hash("email", c.email.strip().lower(), key)))
+        rate_keys.append(keys.rate_email(c.site, history_hash("email", c.email.strip().lower(), key)))
         rates.append(("rate_email", w.rate_email))
     if c.ip.strip():
-        rate_keys.append(keys.rate_ip(history_hash("ip", ip_key(c.ip), key)))
+        rate_keys.append(keys.rate_ip(c.site, history_hash("ip", ip_key(c.ip), key)))
         rates.append(("rate_ip", w.rate_ip))
-    band_keys = [keys.near_duplicate(band) for band in bands or []]
+    band_keys = [keys.near_duplicate(c.site, band) for band in bands or []]
     author, thread = f"a:{_author(c, key)}", f"t:{history_hash('thread', f'{c.site}:{c.thread}', key)}"
     args = [len(rate_keys), c.id, repr(now), f"({now - window}", repr(now - window), window + 60]
     args += [author, thread, f"{now:.3f}", dup_window]
     await script(keys=rate_keys + band_keys, args=args, client=pipe)
     if domains:
-        pipe.zmscore(keys.spam_domains, domains)
-    return _Queued(rates, bands, domains)
+        pipe.zmscore(keys.spam_domains(c.site), domains)
+        pipe.zmscore(keys.spam_domain_network, domains)
+    return _Queued(c.site, rates, bands, domains)
 
 
 def _read_comment(
-    q: _Queued, replies: list[Any], settings: Any, now: float, w: HistoryWeights
+    q: _Queued, replies: list[Any], settings: Any, now: float, w: HistoryWeights, shared: bool
 ) -> tuple[list[Signal], set[tuple[int, str]]]:
-    """The signals that fire for one comment (``replies``: its script reply, then its ZMSCORE reply
-    if it has links), and its stale near-duplicate fields."""
+    """The signals that fire for one comment (``replies``: its script reply, then its two ZMSCORE
+    replies if it has links; the network's counts only if ``shared``), and its stale near-duplicate
+    fields."""
     recorded = list(replies[0] or [])
     out: list[Signal] = []
     for (code, base), count in zip(q.rates, recorded, strict=False):
@@ -232,8 +242,15 @@ def _read_comment(
         near, stale = _dup_matches(hashes, now, int(settings.duplicate_window_s))
         out += _dup_signal(near, w)
     if q.domains:
-        out += _domain_signal(q.domains, replies[1], now, w)
+        own, network = list(replies[1] or []), list(replies[2] or [])
+        scores = [_newest(a, b if shared else None) for a, b in zip(own, network, strict=False)]
+        out += _domain_signal(q.domains, scores, now, w)
     return out, stale
+
+
+def _newest(own: Any, network: Any) -> float | None:
+    seen = [float(s) for s in (own, network) if s is not None]
+    return max(seen) if seen else None
 
 
 async def history_signals_many(
@@ -249,21 +266,25 @@ async def history_signals_many(
     if not comments:
         return []
     script = redis.register_script(_RECORD)
+    linked = sorted({c.site for c in comments if link_domains(c)})
     async with redis.pipeline(transaction=False) as pipe:
+        for site in linked:  # whether each site reads the spam-domain network: its rules, same trip
+            pipe.get(keys.rules(site))
         queued = []
         for c in comments:
             queued.append(await _queue_comment(pipe, script, keys, c, settings, now, weights))
         results = await pipe.execute()
+    shared = {site for site, raw in zip(linked, results, strict=False) if shares_spam_domains(raw)}
     out: list[list[Signal]] = []
-    stale: list[tuple[list[str], set[tuple[int, str]]]] = []
-    at = 0
+    stale: list[tuple[str, list[str], set[tuple[int, str]]]] = []
+    at = len(linked)
     for q in queued:
-        size = 2 if q.domains else 1
-        signals, old = _read_comment(q, results[at : at + size], settings, now, weights)
+        size = 3 if q.domains else 1
+        signals, old = _read_comment(q, results[at : at + size], settings, now, weights, q.site in shared)
         at += size
         out.append(signals)
         if q.bands and old:
-            stale.append((q.bands, old))
+            stale.append((q.site, q.bands, old))
     await _drop_stale(redis, keys, stale)
     return out
 
@@ -275,29 +296,44 @@ async def history_signals(
     return (await history_signals_many(redis, keys, [c], settings, now, weights))[0]
 
 
-async def _drop_stale(redis: Any, keys: Keys, stale: list[tuple[list[str], set[tuple[int, str]]]]) -> None:
+async def _drop_stale(
+    redis: Any, keys: Keys, stale: list[tuple[str, list[str], set[tuple[int, str]]]]
+) -> None:
     """Delete fields older than the window from active buckets (only when there are some)."""
     if not stale:
         return
     async with redis.pipeline(transaction=False) as pipe:
-        for bands, fields in stale:
+        for site, bands, fields in stale:
             for slot, field in sorted(fields):
-                pipe.hdel(keys.near_duplicate(bands[slot]), field)
+                pipe.hdel(keys.near_duplicate(site, bands[slot]), field)
         await pipe.execute()
 
 
 async def remember_spam_domains(redis: Any, keys: Keys, comments: Sequence[CommentText]) -> None:
-    """Record the link domains of comments held as spam, in one round trip (idempotent: a domain is one
-    member)."""
+    """Record the link domains of comments held as spam, per site (idempotent: a domain is one member),
+    and in the shared network for the sites that opted in: two round trips."""
     from workers.scoring.spam import SHORTENERS
 
-    domains = sorted({d for c in comments for d in link_domains(c) if d not in SHORTENERS})
-    if not domains:
+    by_site: dict[str, set[str]] = {}
+    for c in comments:
+        by_site.setdefault(c.site, set()).update(d for d in link_domains(c) if d not in SHORTENERS)
+    sites = sorted(site for site, domains in by_site.items() if domains)
+    if not sites:
         return
+    opted = [shares_spam_domains(raw) for raw in await redis.mget([keys.rules(s) for s in sites])]
+    network = sorted({d for site, shares in zip(sites, opted, strict=True) if shares for d in by_site[site]})
     now = time.time()
     async with redis.pipeline(transaction=False) as pipe:
-        pipe.zadd(keys.spam_domains, dict.fromkeys(domains, now))
-        pipe.zremrangebyscore(keys.spam_domains, "-inf", f"({now - SPAM_DOMAIN_TTL_S}")
-        pipe.zremrangebyrank(keys.spam_domains, 0, -(SPAM_DOMAINS_MAX + 1))
-        pipe.expire(keys.spam_domains, SPAM_DOMAIN_TTL_S)
+        for key, domains in [(keys.spam_domains(s), sorted(by_site[s])) for s in sites] + [
+            (keys.spam_domain_network, network)
+        ]:
+            if domains:
+                _remember(pipe, key, domains, now)
         await pipe.execute()
+
+
+def _remember(pipe: Any, key: str, domains: list[str], now: float) -> None:
+    pipe.zadd(key, dict.fromkeys(domains, now))
+    pipe.zremrangebyscore(key, "-inf", f"({now - SPAM_DOMAIN_TTL_S}")
+    pipe.zremrangebyrank(key, 0, -(SPAM_DOMAINS_MAX + 1))
+    pipe.expire(key, SPAM_DOMAIN_TTL_S)
