@@ -18,7 +18,7 @@ from service.core.connections import redis_client
 from service.core.keys import Keys
 from service.core.logs import get_logger
 from service.core.redis_server import URL_FILE, EmbeddedRedis, running_redis_url
-from service.core.settings import Settings, child_env
+from service.core.settings import Settings
 from service.http.app import create_app
 from service.http.common import DRAINING
 
@@ -118,7 +118,7 @@ def run_api(settings: Settings, processes: int = 1, reuse_port: bool = False) ->
         _serve(settings, reuse_port=reuse_port)
         return 0
     command = [sys.executable, "-m", "service.cli", "api", "--processes", "1", "--reuse-port"]
-    env = child_env(redis_url=settings.redis_url or "", host=settings.host, port=str(settings.port))
+    env = settings.to_env()
     children = [subprocess.Popen(command, env=env) for _ in range(processes)]
     return _wait_children(children)
 
@@ -139,13 +139,7 @@ def run_workers(settings: Settings, processes: int = 1) -> int:
     children = []
     for i, name in enumerate(names):
         port = settings.metrics_port + i if settings.metrics_port else 0
-        env = child_env(
-            redis_url=settings.redis_url or "",
-            data_dir=str(settings.data_dir),
-            worker_name=name,
-            torch_threads=str(threads),
-            metrics_port=str(port),
-        )
+        env = settings.with_(worker_name=name, torch_threads=threads, metrics_port=port).to_env()
         children.append(subprocess.Popen(command, env=env))
     return _wait_children(children)
 
@@ -197,7 +191,7 @@ def run_up(settings: Settings) -> int:
     settings, keys = _with_dev_keys(settings)
     worker = subprocess.Popen(
         [sys.executable, "-m", "service.cli", "worker"],
-        env=child_env(redis_url=settings.redis_url or "", data_dir=str(settings.data_dir)),
+        env=settings.to_env(),
     )
     try:
         print(_banner(settings, keys), file=sys.stderr, flush=True)

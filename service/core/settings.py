@@ -1,15 +1,22 @@
-"""Settings, built once from the environment (``COMMENTMOD_`` prefix) and passed down.
+"""Settings, declared once, built from the environment (``COMMENTMOD_`` prefix) and passed down.
 
 This is the only module that reads ``os.environ``; everything else receives a ``Settings``.
+
+Each field of ``Settings`` is one setting, declared once: its type and default are the field's, its
+environment variable is ``COMMENTMOD_`` + the field name in upper case (``port`` -> ``COMMENTMOD_PORT``),
+and its type picks how that variable is read and written back (``_BY_TYPE``). A field of another type
+names its ``Codec`` with ``setting(default, codec=...)``; ``setting(..., prefix="THRESHOLD_")`` reads a
+dict from one variable per key (``COMMENTMOD_THRESHOLD_SPAM``); ``choices`` lists the values allowed.
+An empty variable counts as unset. ``Settings.to_env()`` is the way back, for child processes.
 """
 
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
-from dataclasses import dataclass, field, replace
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import MISSING, Field, dataclass, field, fields, replace
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 PREFIX = "COMMENTMOD_"
 
@@ -18,6 +25,29 @@ DEFAULT_THRESHOLDS: dict[str, float] = {"toxicity": 0.44, "spam": 0.9}
 
 class SettingsError(ValueError):
     """A setting in the environment has a value that cannot be used."""
+
+
+class Codec(NamedTuple):
+    """How a setting's variable is read (``parse(raw, variable name)``) and written back (``format``)."""
+
+    parse: Callable[[str, str], Any]
+    format: Callable[[Any], str]
+
+
+def setting(
+    default: Any = MISSING,
+    *,
+    factory: Callable[[], Any] | None = None,
+    codec: Codec | None = None,
+    prefix: str = "",
+    choices: tuple[str, ...] = (),
+    repr: bool = True,
+) -> Any:
+    """A ``Settings`` field that needs more than a type and a default (see the module docstring)."""
+    metadata = {"codec": codec, "prefix": prefix, "choices": choices}
+    if factory is not None:
+        return field(default_factory=factory, repr=repr, metadata=metadata)
+    return field(default=default, repr=repr, metadata=metadata)
 
 
 def parse_keys(raw: str, what: str) -> dict[str, str]:
@@ -33,22 +63,6 @@ def parse_keys(raw: str, what: str) -> dict[str, str]:
     return out
 
 
-def _parse_thresholds(env: Mapping[str, str]) -> dict[str, float]:
-    thresholds = dict(DEFAULT_THRESHOLDS)
-    for name, value in env.items():
-        if not name.startswith(PREFIX + "THRESHOLD_"):
-            continue
-        score = name[len(PREFIX + "THRESHOLD_") :].lower()
-        try:
-            number = float(value)
-        except ValueError as exc:
-            raise SettingsError(f"{name}: not a number") from exc
-        if not 0.0 < number <= 1.0:
-            raise SettingsError(f"{name}: must be in (0, 1]")
-        thresholds[score] = number
-    return thresholds
-
-
 def _parse_pairs(raw: str, what: str) -> dict[str, str]:
     """``site=value,site2=value2`` (values may contain ':' but not ',')."""
     out: dict[str, str] = {}
@@ -60,14 +74,57 @@ def _parse_pairs(raw: str, what: str) -> dict[str, str]:
     return out
 
 
-def _parse_site_limits(raw: str) -> dict[str, int]:
+def _parse_site_limits(raw: str, what: str) -> dict[str, int]:
     out: dict[str, int] = {}
     for item in filter(None, (part.strip() for part in raw.split(","))):
         site, _, limit = item.partition(":")
         if not site or not limit.strip().isdigit():
-            raise SettingsError(PREFIX + "SITE_RATE_LIMITS: expected site:limit,...")
+            raise SettingsError(f"{what}: expected site:limit,...")
         out[site.strip()] = int(limit)
     return out
+
+
+def _number(kind: Callable[[str], Any]) -> Callable[[str, str], Any]:
+    def parse(raw: str, name: str) -> Any:
+        try:
+            return kind(raw)
+        except ValueError as exc:
+            raise SettingsError(f"{name}: not a number") from exc
+
+    return parse
+
+
+def _flag(raw: str, name: str) -> bool:
+    flag = raw.strip().lower()
+    if flag not in {"1", "0", "true", "false", "yes", "no"}:
+        raise SettingsError(f"{name}: true or false")
+    return flag in {"1", "true", "yes"}
+
+
+def _threshold(raw: str, name: str) -> float:
+    number = float(_number(float)(raw, name))
+    if not 0.0 < number <= 1.0:
+        raise SettingsError(f"{name}: must be in (0, 1]")
+    return number
+
+
+def _text(raw: str, name: str) -> str:
+    return raw
+
+
+# How a setting is read and written, by the type of its field.
+_BY_TYPE: dict[str, Codec] = {
+    "int": Codec(_number(int), str),
+    "float": Codec(_number(float), repr),
+    "str": Codec(_text, str),
+    "str | None": Codec(_text, str),
+    "Path": Codec(lambda raw, name: Path(raw), str),
+    "bool": Codec(_flag, lambda value: "true" if value else "false"),
+}
+KEYS = Codec(parse_keys, lambda keys: ",".join(f"{name}:{key}" for key, name in keys.items()))
+PAIRS = Codec(_parse_pairs, lambda pairs: ",".join(f"{site}={value}" for site, value in pairs.items()))
+SITE_LIMITS = Codec(_parse_site_limits, lambda limits: ",".join(f"{s}:{n}" for s, n in limits.items()))
+THRESHOLD = Codec(_threshold, repr)
 
 
 @dataclass(frozen=True, slots=True)
@@ -78,10 +135,10 @@ class Settings:
     data_dir: Path = Path("var")
     host: str = "127.0.0.1"
     port: int = 8080
-    api_keys: dict[str, str] = field(default_factory=dict)  # key -> site
-    moderator_keys: dict[str, str] = field(default_factory=dict)  # key -> moderator name
-    # Redis persistence for the embedded server: "always" or "everysec".
-    redis_fsync: str = "always"
+    api_keys: dict[str, str] = setting(factory=dict, codec=KEYS)  # key -> site
+    moderator_keys: dict[str, str] = setting(factory=dict, codec=KEYS)  # key -> moderator name
+    # Redis persistence for the embedded server.
+    redis_fsync: str = setting("always", choices=("always", "everysec"))
     # Queue and workers.
     stream_prefix: str = "cm"
     batch_size: int = 256  # a backlog is read 256 at a time: length-sorted batches pad less (make bench)
@@ -92,10 +149,12 @@ class Settings:
     drain_timeout_s: float = 20.0
     drain_grace_s: float = 1.0  # API: announce the shutdown (readyz 503, Connection: close) this long first
     worker_name: str | None = None
-    # Scoring.
-    thresholds: dict[str, float] = field(default_factory=lambda: dict(DEFAULT_THRESHOLDS))
+    # Scoring: one COMMENTMOD_THRESHOLD_<SCORE> per score, over the defaults.
+    thresholds: dict[str, float] = setting(
+        factory=lambda: dict(DEFAULT_THRESHOLDS), codec=THRESHOLD, prefix="THRESHOLD_"
+    )
     toxicity_model: str = "commentmod-minilm"  # built-in name, official detoxify name, or a folder
-    models_dir: Path = Path("var/models")
+    models_dir: Path = Path("var/models")  # unset: <data_dir>/models
     torch_threads: int = 0  # 0: leave torch's default
     toxicity_int8: bool = True  # dynamic int8 quantisation of the model's Linear layers (~3x faster)
     max_tokens: int = 128
@@ -111,26 +170,28 @@ class Settings:
     rate_window_s: int = 60
     site_rate_limit: int = 6000
     client_rate_limit: int = 20
-    site_rate_limits: dict[str, int] = field(default_factory=dict)  # per-site overrides
+    site_rate_limits: dict[str, int] = setting(factory=dict, codec=SITE_LIMITS)  # per-site overrides
     # Reputation: trusted after this many published comments (0: never automatically); a trusted
     # author's comment is still held at or over the always-hold score; banned authors: hold or reject.
     trusted_after: int = 3
     trusted_hold_threshold: float = 0.95
-    banned_author_action: str = "hold"
+    banned_author_action: str = setting("hold", choices=("hold", "reject"))
     # Decision callbacks: site -> URL and site -> signing secret (a site can also set its URL by API).
-    webhooks: dict[str, str] = field(default_factory=dict)
-    webhook_secrets: dict[str, str] = field(default_factory=dict)
+    webhooks: dict[str, str] = setting(factory=dict, codec=PAIRS)
+    webhook_secrets: dict[str, str] = setting(factory=dict, codec=PAIRS)
     # Secret for the pseudonyms of emails and IPs kept in Redis (service/core/privacy.py); empty: unkeyed.
-    hash_key: str = field(default="", repr=False)
+    hash_key: str = setting("", repr=False)
     webhook_timeout_s: float = 5.0
     webhook_backoff_s: float = 1.0  # first retry delay, doubled each time, capped at 5 minutes
     webhook_max_age_s: float = 3600.0  # stop retrying an event this long after its first attempt
+    # Callbacks to loopback, link-local or private addresses (service/core/webhook_urls.py): tests only.
+    webhook_allow_private: bool = False
     # Published and rejected records expire this many days after their decision (0: keep forever).
     retention_days: float = 90.0
     # Metrics: workers serve Prometheus text on this port (0: off); the API serves /metrics itself.
     metrics_port: int = 9101
     # Logs.
-    log_format: str = "auto"  # auto | json | console
+    log_format: str = setting("auto", choices=("auto", "json", "console"))  # console on a TTY
     log_level: str = "info"
 
     @classmethod
@@ -145,6 +206,16 @@ class Settings:
         settings.validate()
         return settings
 
+    def to_env(self, base: Mapping[str, str] | None = None) -> dict[str, str]:
+        """The environment of a child process that is to run with these settings: ``base`` (default
+        ``os.environ``) less its settings variables, plus a variable for each setting whose value is not
+        the one the child would get without it. ``Settings.from_env(s.to_env()) == s``."""
+        source: Mapping[str, str] = os.environ if base is None else base
+        env = {name: value for name, value in source.items() if not is_setting_variable(name)}
+        for spec in _SPECS:
+            env.update(spec.variables(getattr(self, spec.name), self))
+        return env
+
     @property
     def retention_s(self) -> int:
         return int(self.retention_days * 86400)
@@ -158,98 +229,74 @@ class Settings:
         return replace(self, **changes)
 
     def validate(self) -> None:
-        if self.redis_fsync not in {"always", "everysec"}:
-            raise SettingsError("COMMENTMOD_REDIS_FSYNC: always or everysec")
-        if self.log_format not in {"auto", "json", "console"}:
-            raise SettingsError("COMMENTMOD_LOG_FORMAT: auto, json or console")
-        if self.banned_author_action not in {"hold", "reject"}:
-            raise SettingsError("COMMENTMOD_BANNED_AUTHOR_ACTION: hold or reject")
+        for spec in _SPECS:
+            if spec.choices and getattr(self, spec.name) not in spec.choices:
+                *first, last = spec.choices
+                raise SettingsError(f"{spec.variable}: {', '.join(first)} or {last}")
         if self.batch_size < 1 or self.max_deliveries < 1:
             raise SettingsError("batch size and max deliveries must be at least 1")
 
 
-_INT = {
-    "PORT": "port",
-    "BATCH_SIZE": "batch_size",
-    "BLOCK_MS": "block_ms",
-    "CLAIM_IDLE_MS": "claim_idle_ms",
-    "MAX_DELIVERIES": "max_deliveries",
-    "TORCH_THREADS": "torch_threads",
-    "MAX_TOKENS": "max_tokens",
-    "SPAM_RATE_WINDOW_S": "spam_rate_window_s",
-    "SPAM_RATE_LIMIT": "spam_rate_limit",
-    "DUPLICATE_WINDOW_S": "duplicate_window_s",
-    "MAX_BODY_BYTES": "max_body_bytes",
-    "METRICS_PORT": "metrics_port",
-    "RATE_WINDOW_S": "rate_window_s",
-    "TRUSTED_AFTER": "trusted_after",
-    "SITE_RATE_LIMIT": "site_rate_limit",
-    "CLIENT_RATE_LIMIT": "client_rate_limit",
-}
-_FLOAT = {
-    "RETENTION_DAYS": "retention_days",
-    "WEBHOOK_TIMEOUT_S": "webhook_timeout_s",
-    "WEBHOOK_BACKOFF_S": "webhook_backoff_s",
-    "WEBHOOK_MAX_AGE_S": "webhook_max_age_s",
-    "TRUSTED_HOLD_THRESHOLD": "trusted_hold_threshold",
-    "HEARTBEAT_TTL_S": "heartbeat_ttl_s",
-    "DRAIN_TIMEOUT_S": "drain_timeout_s",
-    "DRAIN_GRACE_S": "drain_grace_s",
-    "WAIT_MAX_S": "wait_max_s",
-    "ENQUEUE_TIMEOUT_S": "enqueue_timeout_s",
-    "REQUEST_TIMEOUT_S": "request_timeout_s",
-}
-_STR = {
-    "REDIS_URL": "redis_url",
-    "HOST": "host",
-    "REDIS_FSYNC": "redis_fsync",
-    "STREAM_PREFIX": "stream_prefix",
-    "WORKER_NAME": "worker_name",
-    "TOXICITY_MODEL": "toxicity_model",
-    "LOG_FORMAT": "log_format",
-    "LOG_LEVEL": "log_level",
-    "BANNED_AUTHOR_ACTION": "banned_author_action",
-    "HASH_KEY": "hash_key",
-}
-_PATH = {"DATA_DIR": "data_dir", "MODELS_DIR": "models_dir"}
+@dataclass(frozen=True, slots=True)
+class _Spec:
+    """One field of ``Settings`` as a setting: its variable (or variable prefix) and codec."""
+
+    name: str
+    variable: str  # the variable, or with ``per_key`` the prefix of one variable per key
+    codec: Codec
+    per_key: bool
+    choices: tuple[str, ...]
+    default: Any
+
+    @classmethod
+    def of(cls, f: Field[Any]) -> _Spec:
+        codec = f.metadata.get("codec") or _BY_TYPE.get(str(f.type))
+        if codec is None:
+            raise TypeError(f"Settings.{f.name}: no codec for {f.type}; declare one with setting(codec=...)")
+        prefix = f.metadata.get("prefix", "")
+        default = f.default_factory() if f.default_factory is not MISSING else f.default
+        variable = PREFIX + (prefix or f.name.upper())
+        return cls(f.name, variable, codec, bool(prefix), f.metadata.get("choices", ()), default)
+
+    def read(self, env: Mapping[str, str]) -> Iterator[Any]:
+        """The value set by ``env``, if it sets one (a per-key setting: over the default's keys)."""
+        if self.per_key:
+            found = {
+                name[len(self.variable) :].lower(): self.codec.parse(raw, name)
+                for name, raw in env.items()
+                if name.startswith(self.variable)
+            }
+            yield {**self.default, **found}
+        elif env.get(self.variable):
+            yield self.codec.parse(env[self.variable], self.variable)
+
+    def variables(self, value: Any, settings: Settings) -> Iterator[tuple[str, str]]:
+        """The variables that give ``value`` in a child process (none where the default does)."""
+        if self.per_key:
+            for key, item in value.items():
+                if self.default.get(key) != item:
+                    yield self.variable + key.upper(), self.codec.format(item)
+            return
+        default = settings.data_dir / "models" if self.name == "models_dir" else self.default
+        if value is not None and value != default:
+            yield self.variable, self.codec.format(value)
+
+
+_SPECS: tuple[_Spec, ...] = tuple(_Spec.of(f) for f in fields(Settings))
+
+
+def is_setting_variable(name: str) -> bool:
+    """Whether ``name`` is the environment variable of a setting."""
+    return any(name.startswith(s.variable) if s.per_key else name == s.variable for s in _SPECS)
 
 
 def _values_from_env(env: Mapping[str, str]) -> dict[str, Any]:
-    values: dict[str, Any] = {}
-    if env.get(PREFIX + "TOXICITY_INT8"):
-        flag = env[PREFIX + "TOXICITY_INT8"].strip().lower()
-        if flag not in {"1", "0", "true", "false", "yes", "no"}:
-            raise SettingsError(PREFIX + "TOXICITY_INT8: true or false")
-        values["toxicity_int8"] = flag in {"1", "true", "yes"}
-    for suffix, attr in _STR.items():
-        if env.get(PREFIX + suffix):
-            values[attr] = env[PREFIX + suffix]
-    for suffix, attr in _PATH.items():
-        if env.get(PREFIX + suffix):
-            values[attr] = Path(env[PREFIX + suffix])
-    for table, kind in ((_INT, int), (_FLOAT, float)):
-        for suffix, attr in table.items():
-            raw = env.get(PREFIX + suffix)
-            if raw:
-                try:
-                    values[attr] = kind(raw)
-                except ValueError as exc:
-                    raise SettingsError(f"{PREFIX}{suffix}: not a number") from exc
-    if env.get(PREFIX + "API_KEYS"):
-        values["api_keys"] = parse_keys(env[PREFIX + "API_KEYS"], PREFIX + "API_KEYS")
-    if env.get(PREFIX + "MODERATOR_KEYS"):
-        values["moderator_keys"] = parse_keys(env[PREFIX + "MODERATOR_KEYS"], PREFIX + "MODERATOR_KEYS")
-    for name, attr in (("WEBHOOKS", "webhooks"), ("WEBHOOK_SECRETS", "webhook_secrets")):
-        if env.get(PREFIX + name):
-            values[attr] = _parse_pairs(env[PREFIX + name], PREFIX + name)
-    if env.get(PREFIX + "SITE_RATE_LIMITS"):
-        values["site_rate_limits"] = _parse_site_limits(env[PREFIX + "SITE_RATE_LIMITS"])
-    values["thresholds"] = _parse_thresholds(env)
-    return values
+    return {spec.name: value for spec in _SPECS for value in spec.read(env)}
 
 
 def child_env(**settings: str) -> dict[str, str]:
-    """The environment for a child process: ours, with ``COMMENTMOD_<NAME>`` values replaced."""
+    """Deprecated, for callers not yet moved to ``Settings.to_env()``: ours, with ``COMMENTMOD_<NAME>``
+    values replaced."""
     env = dict(os.environ)
     env.update({PREFIX + name.upper(): value for name, value in settings.items()})
     return env

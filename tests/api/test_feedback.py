@@ -13,7 +13,7 @@ import redis.asyncio as aioredis
 from service.core.keys import Keys
 from service.core.models import Decision
 from service.core.redis_server import EmbeddedRedis
-from service.core.settings import Settings, child_env
+from service.core.settings import Settings
 from service.core.store import DecisionStore
 from tests.kits.common import mod_headers, site_headers
 from workers.feedback import threshold_for_rate
@@ -34,10 +34,10 @@ async def _held(client: Any, settings: Settings, body: str, toxicity: float) -> 
     return cid
 
 
-def _cli(*args: str, **env: str) -> subprocess.CompletedProcess[str]:
+def _cli(*args: str, **changes: Any) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [sys.executable, "-m", "service.cli", *args], capture_output=True, text=True, timeout=120,
-        env=child_env(log_format="json", **env),
+        env=Settings.from_env().with_(log_format="json", **changes).to_env(),
     )  # fmt: skip
 
 
@@ -71,7 +71,7 @@ async def test_calibrate_reports_precision_recall_and_a_suggested_threshold(
         action = "reject" if tox > 0.8 else "approve"
         await client.post(f"/v1/moderation/comments/{cid}/{action}", headers=mod_headers())
     proc = _cli("calibrate", "--json", "--target-hold-rate", "0.5", redis_url=settings.redis_url or "",
-                stream_prefix=settings.stream_prefix, threshold_toxicity="0.8")  # fmt: skip
+                stream_prefix=settings.stream_prefix, thresholds={"toxicity": 0.8})  # fmt: skip
     assert proc.returncode == 0, proc.stderr
     rows = {row["score"]: row for row in json.loads(proc.stdout)}
     tox = rows["toxicity"]

@@ -105,44 +105,35 @@ def redis_directives(text: str) -> dict[str, str]:
 def settings_names() -> tuple[set[str], set[str]]:
     """(exact names, name prefixes) of the environment variables service/core/settings.py reads.
 
-    Parsed, not imported: the ``_INT/_FLOAT/_STR/_PATH`` tables give ``PREFIX + key`` names, every
-    ``PREFIX + "NAME"`` expression gives one more (``API_KEYS``, ``MODERATOR_KEYS``), and so does every
-    upper-case string literal inside ``_values_from_env`` (names looked up in a loop, like
-    ``("WEBHOOKS", ...)``); a name that ends in ``_`` (``THRESHOLD_``) is a prefix.
+    Parsed, not imported: every field of ``class Settings`` is a setting named ``PREFIX`` + the field
+    name in upper case (``port`` -> ``COMMENTMOD_PORT``), except a field declared with
+    ``setting(..., prefix="THRESHOLD_")``, which is read from one variable per key: a name prefix.
     """
     tree = ast.parse(SETTINGS_PY.read_text(encoding="utf-8"))
     prefix = None
     suffixes: set[str] = set()
-    for node in ast.walk(tree):
+    for node in tree.body:
         if isinstance(node, ast.Assign) and len(node.targets) == 1 and isinstance(node.targets[0], ast.Name):
-            target = node.targets[0].id
-            if target == "PREFIX" and isinstance(node.value, ast.Constant):
+            if node.targets[0].id == "PREFIX" and isinstance(node.value, ast.Constant):
                 prefix = node.value.value
-            elif target in {"_INT", "_FLOAT", "_STR", "_PATH"} and isinstance(node.value, ast.Dict):
-                suffixes.update(k.value for k in node.value.keys if isinstance(k, ast.Constant))
-        elif (
-            isinstance(node, ast.BinOp)
-            and isinstance(node.op, ast.Add)
-            and isinstance(node.left, ast.Name)
-            and node.left.id == "PREFIX"
-            and isinstance(node.right, ast.Constant)
-            and isinstance(node.right.value, str)
-        ):
-            suffixes.add(node.right.value)
-        elif isinstance(node, ast.FunctionDef) and node.name == "_values_from_env":
-            suffixes.update(
-                n.value
-                for n in ast.walk(node)
-                if isinstance(n, ast.Constant)
-                and isinstance(n.value, str)
-                and re.fullmatch(r"[A-Z][A-Z0-9_]*", n.value)
-            )
+        elif isinstance(node, ast.ClassDef) and node.name == "Settings":
+            suffixes.update(_setting_suffix(field) for field in node.body if isinstance(field, ast.AnnAssign))
     assert prefix == "COMMENTMOD_", f"unexpected PREFIX in {SETTINGS_PY}: {prefix!r}"
-    # PREFIX + "..." also builds error messages; only NAME-shaped literals are names.
-    suffixes = {s for s in suffixes if re.fullmatch(r"[A-Z][A-Z0-9_]*", s)}
+    assert suffixes, f"no fields found in class Settings of {SETTINGS_PY}"
+    assert all(re.fullmatch(r"[A-Z][A-Z0-9_]*", s) for s in suffixes), suffixes
     exact = {prefix + s for s in suffixes if not s.endswith("_")}
     prefixes = {prefix + s for s in suffixes if s.endswith("_")}
     return exact, prefixes
+
+
+def _setting_suffix(field: ast.AnnAssign) -> str:
+    """The variable name after the prefix of one ``Settings`` field (a prefix ends in ``_``)."""
+    assert isinstance(field.target, ast.Name), ast.dump(field)
+    if isinstance(field.value, ast.Call):
+        for keyword in field.value.keywords:
+            if keyword.arg == "prefix" and isinstance(keyword.value, ast.Constant):
+                return str(keyword.value.value)
+    return field.target.id.upper()
 
 
 def default_threshold_scores() -> set[str]:

@@ -360,8 +360,8 @@ async def api(settings: Settings, tmp_path: Path) -> AsyncIterator[ApiProcess]:
     process = await spawn_api(
         settings.with_(request_timeout_s=3.0),
         tmp_path / "api.log",
-        site_rate_limit="0",
-        client_rate_limit="0",
+        site_rate_limit=0,
+        client_rate_limit=0,
     )
     try:
         yield process

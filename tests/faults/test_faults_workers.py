@@ -21,7 +21,7 @@ import redis.asyncio as aioredis
 
 from service.core.keys import Keys
 from service.core.models import Decision
-from service.core.settings import Settings, child_env
+from service.core.settings import Settings
 from service.core.store import DecisionStore
 from tests.kits.common import mod_headers, site_headers
 from tests.kits.faultkit import (
@@ -80,7 +80,7 @@ async def test_sigkill_worker_with_inflight_messages_while_500_are_posted(
     """Fault 1: a worker is SIGKILLed while it holds unacknowledged messages and 500 comments are being
     posted concurrently; the peer reclaims them after ``claim_idle_ms``; one decision each, none lost."""
     s = fsettings
-    victim = spawn_worker(s, "victim", tmp_path / "victim.log", batch_size="16")
+    victim = spawn_worker(s, "victim", tmp_path / "victim.log", batch_size=16)
     peer = spawn_worker(s, "peer", tmp_path / "peer.log")
     try:
         await asyncio.gather(wait_for_heartbeat(s, "victim", victim), wait_for_heartbeat(s, "peer", peer))
@@ -222,7 +222,7 @@ async def test_sigstopped_worker_wakes_after_the_peer_and_a_moderator_decided(
     fenced (no-ops), the moderator's decisions stand, one ``decide`` per comment."""
     s = fsettings.with_(thresholds=dict(ALL_HELD))
     url = s.redis_url or ""
-    stale = spawn_worker(s, "stale", tmp_path / "stale.log", batch_size="16")
+    stale = spawn_worker(s, "stale", tmp_path / "stale.log", batch_size=16)
     peer: subprocess.Popen[bytes] | None = None
     try:
         await wait_for_heartbeat(s, "stale", stale)
@@ -316,9 +316,7 @@ async def test_sigstopped_worker_wakes_after_the_peer_and_a_moderator_decided(
 
 
 def _cli(settings: Settings, *args: str) -> subprocess.CompletedProcess[str]:
-    env = child_env(
-        redis_url=settings.redis_url or "", stream_prefix=settings.stream_prefix, log_format="json"
-    )
+    env = settings.with_(log_format="json").to_env()
     return subprocess.run(
         [sys.executable, "-m", "service.cli", "deadletters", *args],
         env=env,

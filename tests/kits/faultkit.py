@@ -30,7 +30,7 @@ import redis.asyncio as aioredis
 
 from service.core.keys import Keys
 from service.core.redis_server import free_port
-from service.core.settings import Settings, child_env
+from service.core.settings import Settings
 from tests.kits.common import MOD_KEY, OTHER_SITE_KEY, SITE_KEY, start_redis
 from workers.consumer import Worker
 from workers.scoring.pipeline import ScoringPipeline
@@ -120,23 +120,17 @@ def fresh_settings(base: Settings, redis_url: str, **changes: Any) -> Settings:
 
 
 # --- the API as a real process ------------------------------------------------------------------
-def api_env(settings: Settings, port: int, **extra: str) -> dict[str, str]:
-    values = {
-        "redis_url": settings.redis_url or "",
-        "stream_prefix": settings.stream_prefix,
-        "api_keys": f"site-a:{SITE_KEY},site-b:{OTHER_SITE_KEY}",
-        "moderator_keys": f"alice:{MOD_KEY}",
-        "host": "127.0.0.1",
-        "port": str(port),
-        "enqueue_timeout_s": str(settings.enqueue_timeout_s),
-        "drain_timeout_s": str(settings.drain_timeout_s),
-        "request_timeout_s": str(settings.request_timeout_s),
-        "heartbeat_ttl_s": str(settings.heartbeat_ttl_s),
-        "log_format": "json",
-        "metrics_port": "0",
-    }
-    values.update(extra)
-    return child_env(**values)
+def api_env(settings: Settings, port: int, **changes: Any) -> dict[str, str]:
+    """The environment of a ``commentmod api`` child running with ``settings`` (plus ``changes``)."""
+    child = settings.with_(
+        api_keys={SITE_KEY: "site-a", OTHER_SITE_KEY: "site-b"},
+        moderator_keys={MOD_KEY: "alice"},
+        host="127.0.0.1",
+        port=port,
+        log_format="json",
+        metrics_port=0,
+    )
+    return child.with_(**changes).to_env()
 
 
 @dataclass
@@ -159,13 +153,13 @@ class ApiProcess:
         return self.process.returncode
 
 
-async def spawn_api(settings: Settings, log_path: Path, **extra: str) -> ApiProcess:
+async def spawn_api(settings: Settings, log_path: Path, **changes: Any) -> ApiProcess:
     """``commentmod api`` on a free port, logging JSON to ``log_path`` (a ``.log`` file: it is scanned)."""
     port = free_port()
     log = log_path.open("ab")
     process = subprocess.Popen(
         [sys.executable, "-m", "service.cli", "api", "--port", str(port), "--host", "127.0.0.1"],
-        env=api_env(settings, port, **extra),
+        env=api_env(settings, port, **changes),
         stdout=log,
         stderr=subprocess.STDOUT,
     )

@@ -13,30 +13,15 @@ from typing import Any
 import redis.asyncio as aioredis
 
 from service.core.keys import Keys
-from service.core.settings import Settings, child_env
+from service.core.settings import Settings
 from workers.consumer import Worker
 from workers.scoring.pipeline import ScoringPipeline
 
 
-def worker_env(settings: Settings, name: str, **extra: str) -> dict[str, str]:
-    values = {
-        "redis_url": settings.redis_url or "",
-        "stream_prefix": settings.stream_prefix,
-        "toxicity_model": settings.toxicity_model,
-        "models_dir": str(settings.models_dir),
-        "claim_idle_ms": str(settings.claim_idle_ms),
-        "block_ms": str(settings.block_ms),
-        "batch_size": str(settings.batch_size),
-        "max_deliveries": str(settings.max_deliveries),
-        "worker_name": name,
-        "log_format": "json",
-        "torch_threads": "1",
-        "metrics_port": "0",
-    }
-    for score, threshold in settings.thresholds.items():
-        values[f"threshold_{score}"] = str(threshold)
-    values.update(extra)
-    return child_env(**values)
+def worker_env(settings: Settings, name: str, **changes: Any) -> dict[str, str]:
+    """The environment of a ``commentmod worker`` child running with ``settings`` (plus ``changes``)."""
+    child = settings.with_(worker_name=name, log_format="json", torch_threads=1, metrics_port=0)
+    return child.with_(**changes).to_env()
 
 
 async def drain_worker(settings: Settings, pipeline: ScoringPipeline, name: str = "w-drain") -> int:
@@ -51,12 +36,12 @@ async def drain_worker(settings: Settings, pipeline: ScoringPipeline, name: str 
 
 
 def spawn_worker(
-    settings: Settings, name: str, log_path: Path, processes: int = 1, **extra: str
+    settings: Settings, name: str, log_path: Path, processes: int = 1, **changes: Any
 ) -> subprocess.Popen[bytes]:
     log = log_path.open("ab")
     return subprocess.Popen(
         [sys.executable, "-m", "service.cli", "worker", "--processes", str(processes)],
-        env=worker_env(settings, name, **extra),
+        env=worker_env(settings, name, **changes),
         stdout=log,
         stderr=subprocess.STDOUT,
     )

@@ -5,13 +5,13 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+from typing import Any
 
-from service.core.settings import child_env
+from service.core.settings import Settings
 
 
-def _score(lines: list[str], **settings: str) -> tuple[int, list[dict[str, object]], str]:
-    env = child_env(log_format="json", torch_threads="1", **settings)
-    env.pop("COMMENTMOD_REDIS_URL", None)
+def _score(lines: list[str], **changes: Any) -> tuple[int, list[dict[str, object]], str]:
+    env = Settings.from_env().with_(redis_url=None, log_format="json", torch_threads=1, **changes).to_env()
     proc = subprocess.run(
         [sys.executable, "-m", "service.cli", "score"],
         input="\n".join(lines) + "\n",
@@ -50,7 +50,7 @@ def test_score_reads_json_lines_and_writes_one_verdict_per_line_in_order() -> No
 
 def test_score_thresholds_come_from_settings() -> None:
     line = json.dumps({"id": "x", "body": "Thank you for this careful, well sourced report."})
-    _, out, _ = _score([line], threshold_toxicity="0.000001")
+    _, out, _ = _score([line], thresholds={"toxicity": 0.000001})
     assert out[0]["verdict"] == "hold"
 
 

@@ -20,7 +20,7 @@ import aiohttp
 import pytest
 
 from service.core.redis_server import free_port
-from service.core.settings import child_env
+from service.core.settings import Settings
 
 TOXIC = "You are a worthless idiot and a disgusting piece of garbage. Shut up, moron."
 CLEAN = "Thanks for the clear explanation of the council budget; the chart on page two helped."
@@ -42,8 +42,7 @@ class Up:
         return f"http://127.0.0.1:{self.port}"
 
     def start(self) -> None:
-        env = child_env(log_format="json", torch_threads="1")
-        env.pop("COMMENTMOD_REDIS_URL", None)
+        env = Settings.from_env().with_(redis_url=None, log_format="json", torch_threads=1).to_env()
         log = self.log_path.open("ab")
         self.process = subprocess.Popen(
             [sys.executable, "-m", "service.cli", "up", "--port", str(self.port), "--data-dir",
