@@ -1,0 +1,178 @@
+"""What every protocol endpoint shares: score a comment through the same intake, worker and policy as
+``POST /v1/comments`` and wait for the worker's decision (as ``Prefer: wait`` does), forget a transient
+comment once answered, and turn a caller's label into a moderator decision (a feedback label).
+
+The HTTP side never loads the models (import-linter's layers): a protocol request is enqueued like any
+comment and answered when a worker's decision arrives over the ``decided`` pub/sub channel.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import hashlib
+import time
+from dataclasses import dataclass, replace
+from typing import Any
+
+from aiohttp import web
+
+from service.core import reputation
+from service.core.models import CommentFields, CommentRecord, new_comment_id
+from service.core.privacy import author_hash
+from service.core.queue import EnqueueRequest
+from service.core.store import audit_entry
+from service.core.validation import validate_comment
+from service.http.common import ENQUEUER, IDS, KEYRING, KEYS, REDIS, REQUEST_ID, SETTINGS, STORE, WAITER
+
+# A caller's label on a decided (or still pending) comment: its status becomes the label's, whatever it
+# was, with a moderator audit entry; a change of status is published and sent to webhooks like a
+# moderator's decision. KEYS: comment, held, audit, published index, rejected index, webhook stream.
+# ARGV: id, to-status, actor, now, audit entry, channel, now (us), retention seconds.
+_RELABEL = """
+local status = redis.call('HGET', KEYS[1], 'status')
+if not status then return 'missing' end
+redis.call('HSET', KEYS[1], 'status', ARGV[2], 'decided_by', ARGV[3], 'decided_at', ARGV[4])
+redis.call('ZREM', KEYS[2], ARGV[1])
+redis.call('ZREM', KEYS[4], ARGV[1])
+redis.call('ZREM', KEYS[5], ARGV[1])
+redis.call('ZADD', ARGV[2] == 'published' and KEYS[4] or KEYS[5], ARGV[7], ARGV[1])
+redis.call('RPUSH', KEYS[3], ARGV[5])
+if tonumber(ARGV[8]) > 0 then
+  redis.call('EXPIRE', KEYS[1], ARGV[8])
+  redis.call('EXPIRE', KEYS[3], ARGV[8])
+end
+if status ~= ARGV[2] then
+  redis.call('PUBLISH', ARGV[6], ARGV[1])
+  redis.call('XADD', KEYS[6], 'MAXLEN', '~', 1000000, '*', 'id', ARGV[1], 'status', ARGV[2])
+end
+return status
+"""
+
+
+class RateLimited(Exception):
+    def __init__(self, retry_after: int) -> None:
+        super().__init__(retry_after)
+        self.retry_after = retry_after
+
+
+@dataclass(frozen=True, slots=True)
+class Submitted:
+    comment_id: str
+    fields: CommentFields
+
+
+def site_of_key(app: web.Application, key: str | None) -> str | None:
+    """The site whose API key this is (constant-time compare over every key), else None."""
+    if not key:
+        return None
+    principal = app[KEYRING].lookup(f"Bearer {key.strip()}")
+    return principal.name if principal is not None and principal.kind == "site" else None
+
+
+def placeholder_email(kind: str, app: web.Application) -> str:
+    """A protocol call without an author's email gets a fresh pseudonymous one, so calls never share an
+    author (whose published count would make them trusted and change the verdict)."""
+    return f"{kind}-{app[IDS].take16()}@{kind}.commentmod.example"
+
+
+def check_fields(payload: dict[str, Any]) -> CommentFields | dict[str, str]:
+    """The API's own validation; an email the protocol lacks is filled in by the caller beforehand."""
+    return validate_comment({k: v for k, v in payload.items() if v is not None})
+
+
+async def workers_up(app: web.Application) -> bool:
+    """Is any worker's heartbeat fresh (what /readyz checks)?"""
+    beats = await app[REDIS].hvals(app[KEYS].workers)
+    now, ttl = time.time(), app[SETTINGS].heartbeat_ttl_s
+    return any(now - float(beat) <= ttl for beat in beats)
+
+
+async def submit(
+    request: web.Request, site: str, fields: CommentFields, idempotency: str | None = None
+) -> Submitted:
+    """Enqueue a comment as ``POST /v1/comments`` does (rate limits included); raises RateLimited."""
+    app, now = request.app, time.time()
+    idem = hashlib.sha256(idempotency.encode()).hexdigest() if idempotency else None
+    payload_hash = hashlib.sha256(fields.to_json().encode()).hexdigest() if idem else ""
+    comment_id = new_comment_id(now, app[IDS].take16())
+    result = await app[ENQUEUER].enqueue(
+        EnqueueRequest(comment_id, site, fields, now, request[REQUEST_ID], idem, payload_hash)
+    )
+    if result.retry_after:
+        raise RateLimited(result.retry_after)
+    return Submitted(result.comment_id, fields)
+
+
+async def wait_decided(app: web.Application, comment_id: str, wait: float) -> CommentRecord | None:
+    """The record once a worker (or moderator) decided it, or as it stands after ``wait`` seconds."""
+    store, waiter = app[STORE], app[WAITER]
+    deadline = time.monotonic() + wait
+    while True:
+        future = waiter.register(comment_id)
+        try:
+            record = await store.get(comment_id)
+            remaining = deadline - time.monotonic()
+            if (record is not None and record.status != "pending") or remaining <= 0:
+                return record
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(future, min(remaining, 1.0))
+        finally:
+            waiter.unregister(comment_id, future)
+
+
+async def forget(app: web.Application, submitted: Submitted, site: str) -> None:
+    """Remove a transient comment (Perspective's ``doNotStore``, ``POST /v1/score``): its record and
+    text, audit trail, index entries and its one-off author's count. A worker that has not scored it
+    yet finds no record and acknowledges the entry without a decision."""
+    keys, cid = app[KEYS], submitted.comment_id
+    author = author_hash(submitted.fields.email, app[SETTINGS].hash_secret)
+    pipe = app[REDIS].pipeline(transaction=True)
+    pipe.delete(keys.comment(cid), keys.audit(cid), keys.author(site, author))
+    pipe.zrem(keys.held, cid)
+    for status in ("published", "rejected"):
+        pipe.zrem(keys.by_status(status), cid)
+    await pipe.execute()
+
+
+async def label(app: web.Application, comment_id: str, who: str, approve: bool, note: str) -> str:
+    """Record a caller's label as a moderator decision ``moderator:<who>`` (read by export-labels and
+    calibrate). Returns the status it had, or ``missing``."""
+    keys, settings = app[KEYS], app[SETTINGS]
+    to_status = "published" if approve else "rejected"
+    now = time.time()
+    actor = f"moderator:{who}"
+    script = app[REDIS].register_script(_RELABEL)
+    entry = audit_entry(actor, "approve" if approve else "reject", "feedback", to_status, note)
+    before = str(
+        await script(
+            keys=[
+                keys.comment(comment_id),
+                keys.held,
+                keys.audit(comment_id),
+                keys.by_status("published"),
+                keys.by_status("rejected"),
+                keys.webhook_stream,
+            ],
+            args=[
+                comment_id,
+                to_status,
+                actor,
+                repr(now),
+                entry,
+                keys.decided_channel,
+                int(now * 1_000_000),
+                settings.retention_s,
+            ],
+        )
+    )
+    if approve and before not in {"missing", "published"}:
+        record = await app[STORE].get(comment_id)
+        if record is not None:
+            hashed = author_hash(record.fields.email, settings.hash_secret)
+            await reputation.count_published(app[REDIS], keys, [(record.site, hashed)])
+    return before
+
+
+def with_email(fields: CommentFields, email: str) -> CommentFields:
+    return replace(fields, email=email)
