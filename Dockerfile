@@ -3,7 +3,7 @@
 # commentmod: one image for both roles.
 #   docker run IMAGE                      -> `commentmod api --host 0.0.0.0 --port 8080` (the default CMD)
 #   docker run IMAGE worker               -> a scoring worker (metrics on COMMENTMOD_METRICS_PORT, 9101)
-#   docker run IMAGE models list|fetch …  -> any other subcommand
+#   docker run IMAGE models fetch NAME    -> any other subcommand (`commentmod --help` lists them)
 #
 # Build args:
 #   TOXICITY_MODEL  commentmod-minilm (default): the built-in model, assembled offline from pip packages
@@ -102,6 +102,8 @@ COPY --from=builder --chown=10001:10001 /opt/commentmod/models /opt/commentmod/m
 # HF_HUB_OFFLINE / TRANSFORMERS_OFFLINE: a missing model file is an error at start-up, never a
 # silent download. HF_HOME points Hugging Face's cache at a writable place (under a read-only root
 # filesystem /tmp is an emptyDir). COMMENTMOD_LOG_FORMAT=json: one JSON object per log line.
+# COMMENTMOD_HOST=0.0.0.0: a worker's metrics (which listen on the host setting) are reachable from
+# outside the container; the API gets the same from its --host.
 ENV PATH=/opt/venv/bin:$PATH \
     PYTHONUNBUFFERED=1 \
     PYTHONDONTWRITEBYTECODE=1 \
@@ -112,6 +114,7 @@ ENV PATH=/opt/venv/bin:$PATH \
     COMMENTMOD_DATA_DIR=/var/lib/commentmod \
     COMMENTMOD_MODELS_DIR=/opt/commentmod/models \
     COMMENTMOD_TOXICITY_MODEL=${TOXICITY_MODEL} \
+    COMMENTMOD_HOST=0.0.0.0 \
     COMMENTMOD_LOG_FORMAT=json
 
 USER 10001:10001

@@ -63,6 +63,7 @@ def _add_serving(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-
     api.add_argument("--reuse-port", action="store_true", help=argparse.SUPPRESS)
     api.set_defaults(func=_cmd_api)
     worker = sub.add_parser("worker", help="a scoring worker (run as many as you like)")
+    worker.add_argument("--host", help="the address its metrics listen on (default 127.0.0.1)")
     worker.add_argument("--data-dir", type=Path)
     worker.add_argument(
         "--processes", type=int, default=1, help="worker processes, each a consumer (use one per core)"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import os
 import secrets
@@ -10,7 +11,9 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Callable, Coroutine
 from pathlib import Path
+from typing import Any
 
 from aiohttp import web
 
@@ -19,6 +22,7 @@ from service.core.keys import Keys
 from service.core.logs import get_logger
 from service.core.redis_server import URL_FILE, EmbeddedRedis, running_redis_url
 from service.core.settings import Settings
+from service.core.supervise import DataDirBusy, DataDirLock, Supervisor, child_options
 from service.http.app import create_app
 from service.http.common import DRAINING
 
@@ -86,14 +90,18 @@ def _banner(settings: Settings, keys: dict[str, dict[str, str]] | None) -> str:
     return "\n".join(lines)
 
 
-def _serve(settings: Settings, reuse_port: bool = False) -> None:
-    asyncio.run(_serve_until_signal(settings, reuse_port))
+Watch = Callable[[asyncio.Event], Coroutine[Any, Any, None]]
 
 
-async def _serve_until_signal(settings: Settings, reuse_port: bool) -> None:
-    """Serve until SIGTERM/SIGINT, then drain: first announce it (``/readyz`` 503, every response
-    ``Connection: close``) for ``drain_grace_s`` so balancers and keep-alive clients move away, then
-    stop accepting and let in-flight requests finish within ``drain_timeout_s``."""
+def _serve(settings: Settings, reuse_port: bool = False, watch: Watch | None = None) -> None:
+    asyncio.run(_serve_until_signal(settings, reuse_port, watch))
+
+
+async def _serve_until_signal(settings: Settings, reuse_port: bool, watch: Watch | None = None) -> None:
+    """Serve until SIGTERM/SIGINT (or until ``watch`` sets the stop event), then drain: first announce
+    it (``/readyz`` 503, every response ``Connection: close``) for ``drain_grace_s`` so balancers and
+    keep-alive clients move away, then stop accepting and let in-flight requests finish within
+    ``drain_timeout_s``."""
     app = create_app(settings)
     runner = web.AppRunner(app, access_log=None, shutdown_timeout=settings.drain_timeout_s)
     await runner.setup()
@@ -103,7 +111,12 @@ async def _serve_until_signal(settings: Settings, reuse_port: bool) -> None:
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(signum, stop.set)
+    watcher = asyncio.create_task(watch(stop)) if watch is not None else None
     await stop.wait()
+    if watcher is not None:
+        watcher.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await watcher
     app[DRAINING].set()
     log.info("api_draining", grace_s=settings.drain_grace_s)
     await asyncio.sleep(settings.drain_grace_s)
@@ -182,30 +195,80 @@ def _wait_children(children: list[subprocess.Popen[bytes]]) -> int:
 
 
 def run_up(settings: Settings) -> int:
-    """Embedded Redis (unless COMMENTMOD_REDIS_URL) + one worker process + the API in this process."""
-    embedded = None
-    if not settings.redis_url:
-        embedded = EmbeddedRedis(settings.data_dir, settings.redis_fsync)
-        settings = settings.with_(redis_url=embedded.start())
-        (settings.data_dir / URL_FILE).write_text(settings.redis_url or "")
-    settings, keys = _with_dev_keys(settings)
-    worker = subprocess.Popen(
-        [sys.executable, "-m", "service.cli", "worker"],
-        env=settings.to_env(),
-    )
+    """Embedded Redis (unless COMMENTMOD_REDIS_URL) + one worker process, supervised, + the API in
+    this process; one instance per data dir. Exits non-zero when a child keeps dying."""
+    lock = DataDirLock(settings.data_dir)
     try:
-        print(_banner(settings, keys), file=sys.stderr, flush=True)
-        _serve(settings)
+        lock.acquire()
+        _refuse_live_redis(settings)
+    except DataDirBusy as exc:
+        lock.release()
+        print(f"commentmod: {exc}", file=sys.stderr, flush=True)
+        return 1
+    try:
+        return _up_locked(settings)
     finally:
-        worker.terminate()  # first SIGTERM: the worker drains its batch
-        try:
-            worker.wait(settings.drain_timeout_s + 5)
-        except subprocess.TimeoutExpired:
-            worker.kill()
+        lock.release()
+
+
+def _refuse_live_redis(settings: Settings) -> None:
+    """An embedded Redis of an earlier ``up`` still serving this dir (its parent was killed: it gets
+    SIGTERM and is finishing its append-only file) is waited for, never joined by a second server."""
+    if settings.redis_url or not (settings.data_dir / URL_FILE).exists():
+        return
+    deadline = time.monotonic() + 15
+    while running_redis_url(settings) is not None:
+        if time.monotonic() > deadline:
+            raise DataDirBusy(
+                f"a redis-server of an earlier `commentmod up` still serves {settings.data_dir}: "
+                "stop it first"
+            )
+        time.sleep(0.2)
+
+
+def _up_locked(settings: Settings) -> int:
+    supervisor = Supervisor()
+    embedded = EmbeddedRedis(settings.data_dir, settings.redis_fsync) if not settings.redis_url else None
+    gave_up: list[str] = []
+    try:
+        if embedded is not None:
+            supervisor.start("redis", embedded.spawn)
+            settings = settings.with_(redis_url=embedded.url)
+            (settings.data_dir / URL_FILE).write_text(embedded.url)
+        settings, keys = _with_dev_keys(settings)
+        env = settings.to_env()
+        command = [sys.executable, "-m", "service.cli", "worker"]
+        supervisor.start("worker", lambda: subprocess.Popen(command, env=env, **child_options()))
+        _announce(settings, keys)
+        _serve(settings, watch=lambda stop: _supervise(supervisor, stop, gave_up))
+    finally:
+        # The API has drained (or never started); then the worker drains; Redis stops last.
+        supervisor.stop("worker", settings.drain_timeout_s + 5)
         if embedded is not None:
             (settings.data_dir / URL_FILE).unlink(missing_ok=True)
-            embedded.stop()
-    return 0
+            supervisor.stop("redis", 30)
+    log.info("up_stopped", gave_up=gave_up[0] if gave_up else None)
+    return 1 if gave_up else 0
+
+
+async def _supervise(supervisor: Supervisor, stop: asyncio.Event, gave_up: list[str]) -> None:
+    """Every half second: restart dead children (with backoff); one that keeps dying stops ``up``."""
+    while not stop.is_set():
+        role = supervisor.check()
+        if role is not None:
+            gave_up.append(role)
+            stop.set()
+            return
+        await asyncio.sleep(0.5)
+
+
+def _announce(settings: Settings, keys: dict[str, dict[str, str]] | None) -> None:
+    """``up_ready`` as a log event (no key in it); the banner with the dev keys only on a terminal,
+    so ``commentmod up 2>&1 | jq`` reads nothing but JSON lines."""
+    keys_file = str(settings.data_dir / DEV_KEYS_FILE) if keys else None
+    log.info("up_ready", url=f"http://{settings.host}:{settings.port}", dev_keys_file=keys_file)
+    if sys.stderr.isatty():
+        print(_banner(settings, keys), file=sys.stderr, flush=True)
 
 
 def deadletters(settings: Settings, action: str, ids: list[str]) -> int:

@@ -39,8 +39,9 @@ def _install_signals(loop: asyncio.AbstractEventLoop, stop: asyncio.Event, name:
         loop.add_signal_handler(signum, on_signal, signum)
 
 
-async def _metrics_server(worker: Worker, port: int) -> web.AppRunner | None:
-    """Serve the worker's Prometheus metrics on its own port; a busy port is a warning, not a crash."""
+async def _metrics_server(worker: Worker, host: str, port: int) -> web.AppRunner | None:
+    """Serve the worker's Prometheus metrics on ``host``:``port`` (the ``COMMENTMOD_HOST`` / ``--host``
+    of the API: 127.0.0.1 unless told otherwise); a busy port is a warning, not a crash."""
     if port <= 0:
         return None
 
@@ -56,7 +57,7 @@ async def _metrics_server(worker: Worker, port: int) -> web.AppRunner | None:
     runner = web.AppRunner(app, access_log=None)
     await runner.setup()
     try:
-        await web.TCPSite(runner, "0.0.0.0", port).start()
+        await web.TCPSite(runner, host, port).start()
     except OSError as exc:
         log.warning("metrics_port_unavailable", port=port, error=str(exc))
         await runner.cleanup()
@@ -75,7 +76,7 @@ async def serve_worker(
     with ThreadPoolExecutor(max_workers=1, thread_name_prefix="scoring") as executor:
         worker = Worker(settings, redis, pipeline, executor, name)
         sender = WebhookSender(settings, redis, name)
-        runner = await _metrics_server(worker, settings.metrics_port)
+        runner = await _metrics_server(worker, settings.host, settings.metrics_port)
         try:
             await asyncio.gather(worker.run(stop), sender.run(stop))
         finally:

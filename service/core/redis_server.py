@@ -17,6 +17,8 @@ from typing import TYPE_CHECKING
 
 import redis as redis_sync
 
+from service.core.supervise import child_options
+
 if TYPE_CHECKING:
     from service.core.settings import Settings
 
@@ -75,7 +77,11 @@ class EmbeddedRedis:
 
     def start(self, timeout_s: float = 20.0) -> str:
         self.dir.mkdir(parents=True, exist_ok=True)
-        self.process = subprocess.Popen([find_redis_server(), *self.config()], stdin=subprocess.DEVNULL)
+        # Its own session: a terminal's Ctrl-C reaches `up`, which stops Redis last, after the API and
+        # the worker have drained; and it gets SIGTERM if `up` dies without stopping it.
+        self.process = subprocess.Popen(
+            [find_redis_server(), *self.config()], stdin=subprocess.DEVNULL, **child_options()
+        )
         deadline = time.monotonic() + timeout_s
         client = redis_sync.Redis(host="127.0.0.1", port=self.port, socket_timeout=1)
         while time.monotonic() < deadline:
@@ -89,6 +95,12 @@ class EmbeddedRedis:
                 time.sleep(0.05)
         self.stop()
         raise RuntimeError("redis-server did not start in time")
+
+    def spawn(self) -> subprocess.Popen[bytes]:
+        """Start (or restart, on the same port and files) and wait until it answers; the process."""
+        self.start()
+        assert self.process is not None
+        return self.process
 
     def stop(self, timeout_s: float = 10.0) -> None:
         if self.process is None or self.process.poll() is not None:
