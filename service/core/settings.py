@@ -127,6 +127,27 @@ SITE_LIMITS = Codec(_parse_site_limits, lambda limits: ",".join(f"{s}:{n}" for s
 THRESHOLD = Codec(_threshold, repr)
 
 
+def _parse_secrets(raw: str, what: str) -> dict[str, tuple[str, ...]]:
+    """``site=secret,site=secret2,...``: a site listed twice has both secrets (rotation)."""
+    out: dict[str, tuple[str, ...]] = {}
+    for site, secret in (pair.partition("=")[::2] for pair in filter(None, map(str.strip, raw.split(",")))):
+        if not site.strip() or len(secret.strip()) < 8:
+            raise SettingsError(f"{what}: expected site=secret,... with secrets of at least 8 characters")
+        out[site.strip()] = (*out.get(site.strip(), ()), secret.strip())
+    return out
+
+
+def _parse_fallbacks(raw: str, what: str) -> dict[str, str]:
+    out = _parse_pairs(raw, what)
+    if any(value not in {"hold", "pass"} for value in out.values()):
+        raise SettingsError(f"{what}: expected site=hold or site=pass,...")
+    return out
+
+
+SECRETS = Codec(_parse_secrets, lambda s: ",".join(f"{site}={x}" for site, xs in s.items() for x in xs))
+FALLBACKS = Codec(_parse_fallbacks, PAIRS.format)
+
+
 @dataclass(frozen=True, slots=True)
 class Settings:
     """Every knob of the service. Defaults suit ``commentmod up`` on a laptop."""
@@ -171,10 +192,13 @@ class Settings:
     site_rate_limit: int = 6000
     client_rate_limit: int = 20
     site_rate_limits: dict[str, int] = setting(factory=dict, codec=SITE_LIMITS)  # per-site overrides
-    # Reputation: trusted after this many published comments (0: never automatically); a trusted
-    # author's comment is still held at or over the always-hold score; banned authors: hold or reject.
+    # Reputation: trusted after this many moderator approvals on a site (0: never automatically); a
+    # trusted author's comment is still held at or over the always-hold score; banned: hold or reject.
     trusted_after: int = 3
     trusted_hold_threshold: float = 0.95
+    # How far over each score threshold a trusted author's comment may score and still publish (a site's
+    # rules may set their own ``trust_margin``); trust is earned from moderator approvals only.
+    trust_margin: float = 0.1
     banned_author_action: str = setting("hold", choices=("hold", "reject"))
     # Decision callbacks: site -> URL and site -> signing secret (a site can also set its URL by API).
     webhooks: dict[str, str] = setting(factory=dict, codec=PAIRS)
@@ -186,6 +210,12 @@ class Settings:
     webhook_max_age_s: float = 3600.0  # stop retrying an event this long after its first attempt
     # Callbacks to loopback, link-local or private addresses (service/core/webhook_urls.py): tests only.
     webhook_allow_private: bool = False
+    # Protocols (service/http/protocols): how long comments:analyze, comment-check, Coral's phase and
+    # /v1/score wait for a worker's decision; Coral's phase signing secrets per site (several while one
+    # is rotated); what Coral's phase answers when no worker decides in time: hold (PREMOD) or pass (204).
+    protocol_wait_s: float = 0.8
+    coral_secrets: dict[str, tuple[str, ...]] = setting(factory=dict, codec=SECRETS, repr=False)
+    coral_fallback: dict[str, str] = setting(factory=dict, codec=FALLBACKS)
     # Published and rejected records expire this many days after their decision (0: keep forever).
     retention_days: float = 90.0
     # Metrics: workers serve Prometheus text on this port (0: off); the API serves /metrics itself.
@@ -235,6 +265,8 @@ class Settings:
                 raise SettingsError(f"{spec.variable}: {', '.join(first)} or {last}")
         if self.batch_size < 1 or self.max_deliveries < 1:
             raise SettingsError("batch size and max deliveries must be at least 1")
+        if not 0.0 <= self.trust_margin <= 1.0:
+            raise SettingsError(PREFIX + "TRUST_MARGIN: must be in [0, 1]")
 
 
 @dataclass(frozen=True, slots=True)

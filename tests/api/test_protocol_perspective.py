@@ -7,12 +7,21 @@ import io
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from service.core.settings import Settings
 from tests.kits.common import MOD_KEY, SITE_KEY, mod_headers, site_headers
 from tests.kits.protocolkit import redis_holds, running_worker, six_class_model
 from workers.feedback import _export
 
 __all__ = ["six_class_model"]  # the fixture, used by name
+
+
+@pytest.fixture
+def settings(settings: Settings) -> Settings:
+    """A generous wait: the tests assert answers, not latency, on a shared machine."""
+    return settings.with_(protocol_wait_s=30.0)
+
 
 TEXT = "You are a complete idiot and everyone here is sick of your stupid lies."
 ANALYZE = f"/v1alpha1/comments:analyze?key={SITE_KEY}"
