@@ -1,8 +1,10 @@
-"""A schema and handler fuzz run, bounded in time: hypothesis builds JSON, form and raw bodies for every
-endpoint that reads one, plus ids and query strings, and sends them to a real running app. Never a 5xx;
-every error is JSON with an ``error`` code.
+"""A schema and handler fuzz run, bounded in requests: hypothesis builds JSON, form and raw bodies for
+every endpoint that reads one, plus ids and query strings, and sends them to a real running app. Never a
+5xx; every error is JSON with an ``error`` code.
 
-Needs ``hypothesis`` (dev extra). The run stops generating new work after ``BUDGET_S`` seconds.
+Needs ``hypothesis`` (dev extra). The run sends ``EXAMPLES`` requests, however long they take (it used
+to stop after 25 s, which made the count of requests, and so its ``sent >= 200`` check, a matter of
+the machine's speed).
 """
 
 from __future__ import annotations
@@ -29,7 +31,7 @@ from tests.kits.faultkit import Report
 hypothesis = pytest.importorskip("hypothesis")
 st = hypothesis.strategies
 
-BUDGET_S = 25.0
+EXAMPLES = 5000
 
 ANY_CHAR = st.characters(min_codepoint=0, max_codepoint=0x10FFFF, exclude_categories=())  # surrogates too
 TEXT = (
@@ -185,7 +187,7 @@ def test_fuzzed_requests_never_get_a_5xx(live_port: int, figures: Report) -> Non
     sent = 0
 
     @hypothesis.settings(
-        max_examples=5000,
+        max_examples=EXAMPLES,
         deadline=None,
         database=None,
         suppress_health_check=list(hypothesis.HealthCheck),
@@ -193,8 +195,6 @@ def test_fuzzed_requests_never_get_a_5xx(live_port: int, figures: Report) -> Non
     @hypothesis.given(requests())
     def run(request: tuple[str, str, dict[str, str], bytes]) -> None:
         nonlocal sent
-        if time.monotonic() - started > BUDGET_S:
-            return  # over budget: let hypothesis finish without sending more
         method, path, headers, body = request
         conn = http.client.HTTPConnection("127.0.0.1", live_port, timeout=15)
         try:
