@@ -32,7 +32,7 @@ from service.core.rules import RuleHit, RulesCache
 from service.core.settings import Settings
 from service.core.store import DecisionStore
 from workers.deadletter import DeadLetters
-from workers.policy import AuthorPolicy, Verdict, decide
+from workers.policy import AuthorPolicy, Verdict, author_policy, decide
 from workers.scoring.history import history_signals_many, remember_spam_domains
 from workers.scoring.pipeline import ScoringPipeline
 from workers.scoring.spam import find_links
@@ -249,12 +249,7 @@ class ScoringHandler:
             compiled = self.rules.get(raw_rules[item.record.site])
             body = item.record.fields.body
             hits = compiled.check(body, item.record.fields.thread or "", len(find_links(body)))
-            author = AuthorPolicy(
-                trusted=standing.trusted(self.settings.trusted_after),
-                banned=standing.standing == "banned",
-                banned_action=self.settings.banned_author_action,
-                always_hold=self.settings.trusted_hold_threshold,
-            )
+            author = author_policy(standing, item.record.fields.ip, self.settings, compiled.rules)
             out.append(({**self.settings.thresholds, **compiled.rules.thresholds}, hits, author))
         return out
 
@@ -271,10 +266,7 @@ class ScoringHandler:
             ]
         )
         written = [(item, v) for (item, _), v, r in zip(scored, verdicts, results, strict=True) if r == "ok"]
-        key = self.settings.hash_secret
-        published = [item.record for item, v in written if v.verdict == "publish"]
-        authors = [(r.site, author_hash(r.fields.email, key)) for r in published]
-        await reputation.count_published(self.redis, self.keys, authors)
+        # Automatic publishes earn no trust: only moderators' approvals do (service/core/reputation.py).
         spam = [item.record for item, v in written if any(r.code == "spam" for r in v.reasons)]
         await remember_spam_domains(self.redis, self.keys, [to_comment_text(r) for r in spam])
         for _, verdict in written:

@@ -4,9 +4,12 @@
 * a banned word or pattern holds or rejects outright; a suspect word, too many links or a
   pre-moderated thread holds;
 * a banned author is held or rejected (setting);
-* a trusted author's comment publishes despite soft reasons (thresholds, suspect words, links) unless a
-  score reaches the "always hold" threshold; hard rules (banned patterns, pre-moderated threads) still
-  apply to them.
+* a trusted author's comment publishes despite soft reasons (suspect words, links), and each score
+  threshold is lifted for it by at most the site's trust margin (``trust_margin``, default 0.1) and
+  never past the "always hold" threshold: trust never lets through a score more than the margin over
+  the site's threshold. Hard rules (banned patterns, pre-moderated threads) still apply to them. Who is
+  trusted: ``service.core.reputation`` (moderator approvals only, per site, bound to the networks the
+  approved comments came from).
 Otherwise the comment is published.
 """
 
@@ -14,8 +17,10 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any
 
-from service.core.rules import RuleHit
+from service.core.reputation import Standing, network_of
+from service.core.rules import RuleHit, SiteRules
 from workers.scoring.types import Reason, Scores
 
 SCORING_FAILED = "scoring_failed"
@@ -33,6 +38,29 @@ class AuthorPolicy:
     banned: bool = False
     banned_action: str = "hold"
     always_hold: float = 0.95
+    margin: float = 0.1  # how far over each threshold a trusted author's score may go and still publish
+
+
+def author_policy(standing: Standing, ip: str | None, settings: Any, rules: SiteRules) -> AuthorPolicy:
+    """The author part of a comment's policy: trusted only by moderator approvals (or a moderator) on its
+    site and from a network an approved comment came from; the margin is the site's or the setting's."""
+    network = network_of(ip, settings.hash_secret)
+    margin = rules.trust_margin if rules.trust_margin is not None else settings.trust_margin
+    return AuthorPolicy(
+        trusted=standing.trusted_from(network, settings.trusted_after),
+        banned=standing.standing == "banned",
+        banned_action=settings.banned_author_action,
+        always_hold=settings.trusted_hold_threshold,
+        margin=margin,
+    )
+
+
+def trusted_thresholds(thresholds: Mapping[str, float], author: AuthorPolicy) -> dict[str, float]:
+    """Each threshold lifted by the author's margin, capped at ``always_hold`` (never below the threshold)."""
+    return {
+        name: max(limit, min(limit + max(author.margin, 0.0), author.always_hold))
+        for name, limit in thresholds.items()
+    }
 
 
 def score_reasons(scores: Scores, thresholds: Mapping[str, float]) -> list[Reason]:
@@ -58,8 +86,7 @@ def decide(
     author = author or AuthorPolicy()
     reasons = score_reasons(scores, thresholds)
     if author.trusted:
-        always = {name: author.always_hold for name in thresholds}
-        reasons = score_reasons(scores, always)
+        reasons = score_reasons(scores, trusted_thresholds(thresholds, author))
         hits = [hit for hit in hits if hit.hard]
     rule_reasons = [Reason(code=hit.code, signals=(hit.action,)) for hit in hits]
     if author.banned:

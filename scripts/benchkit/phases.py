@@ -53,7 +53,7 @@ class Ctx:
         env["PYTHONPATH"] = os.pathsep.join(p for p in (str(ROOT), env.get("PYTHONPATH", "")) if p)
         values = {
             "REDIS_URL": redis_url,
-            "API_KEYS": f"bench:{SITE_KEY}",
+            "API_KEYS": f"bench={SITE_KEY}",
             "SITE_RATE_LIMIT": "0",
             "CLIENT_RATE_LIMIT": "0",
             "SITE_RATE_LIMITS": "",

@@ -56,7 +56,8 @@ async def act(desk: Desk, comment_id: str, moderator: str, action: str, note: st
         raise NotFound(comment_id)
     if step.to_status == "published":
         author = author_hash(record.fields.email, desk.hash_key)
-        await reputation.count_published(desk.redis, desk.keys, [(record.site, author)])
+        network = reputation.network_of(record.fields.ip, desk.hash_key)
+        await reputation.count_approvals(desk.redis, desk.keys, [(record.site, author, network)])
     return record
 
 

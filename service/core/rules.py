@@ -41,6 +41,9 @@ class SiteRules:
     # Opt in to the network of spam link domains shared by the sites that opted in (issue 17): off, a
     # site's history signals come from its own comments only.
     share_spam_domains: bool = False
+    # How far over each threshold a trusted author's score may go and still publish (None: the setting
+    # COMMENTMOD_TRUST_MARGIN); 0 gives trusted authors no leeway on scores at all.
+    trust_margin: float | None = None
 
     def to_json(self) -> dict[str, Any]:
         out = asdict(self)
@@ -124,7 +127,8 @@ def parse_rules(payload: Any) -> SiteRules | dict[str, str]:
     """Validate a rules document; return the rules or every problem by field."""
     if not isinstance(payload, dict):
         return {"_": "a JSON object"}
-    known = {"banned", "suspect", "max_links", "thresholds", "premoderate_threads", "share_spam_domains"}
+    known = {"banned", "suspect", "max_links", "thresholds", "premoderate_threads", "share_spam_domains",
+             "trust_margin"}  # fmt: skip
     errors: dict[str, str] = {k: "unknown field" for k in payload if k not in known}
     max_links = payload.get("max_links")
     if max_links is not None and (
@@ -133,6 +137,10 @@ def parse_rules(payload: Any) -> SiteRules | dict[str, str]:
         errors["max_links"] = "a non-negative integer or null"
     if not isinstance(payload.get("share_spam_domains", False), bool):
         errors["share_spam_domains"] = "true or false"
+    margin = payload.get("trust_margin")
+    if margin is not None and (not isinstance(margin, int | float) or isinstance(margin, bool)
+                               or not 0 <= margin <= 1):  # fmt: skip
+        errors["trust_margin"] = "a number in [0, 1] or null"
     rules = SiteRules(
         banned=_banned(payload.get("banned"), errors),
         suspect=_str_list(payload.get("suspect"), "suspect", errors),
@@ -142,6 +150,7 @@ def parse_rules(payload: Any) -> SiteRules | dict[str, str]:
             payload.get("premoderate_threads"), "premoderate_threads", errors, 2048
         ),
         share_spam_domains=payload.get("share_spam_domains") is True,
+        trust_margin=float(margin) if "trust_margin" not in errors and margin is not None else None,
     )
     for key in known & payload.keys():
         if not _encodable(payload[key]):

@@ -50,37 +50,42 @@ def setting(
     return field(default=default, repr=repr, metadata=metadata)
 
 
+def split_pairs(raw: str, what: str, example: str) -> Iterator[tuple[str, str]]:
+    """The one form of every list setting: ``name=value,name2=value2`` (values may hold ``:`` and ``=``,
+    not ``,``). ``name:value``, which earlier examples wrote, is refused with an error naming it."""
+    for item in filter(None, (part.strip() for part in raw.split(","))):
+        name, sep, value = item.partition("=")
+        if not sep or ":" in name or not name.strip():
+            raise SettingsError(f"{what}: expected {example},... (name=value pairs, not name:value)")
+        yield name.strip(), value.strip()
+
+
 def parse_keys(raw: str, what: str) -> dict[str, str]:
-    """Parse ``"name:key,name2:key2"`` into ``{key: name}`` (several keys may share one name)."""
+    """Parse ``"name=key,name2=key2"`` into ``{key: name}`` (several keys may share one name)."""
     out: dict[str, str] = {}
-    for item in (part.strip() for part in raw.split(",")):
-        if not item:
-            continue
-        name, sep, key = item.partition(":")
-        if not sep or not name.strip() or len(key.strip()) < 8:
-            raise SettingsError(f"{what}: expected name:key with a key of at least 8 characters")
-        out[key.strip()] = name.strip()
+    for name, key in split_pairs(raw, what, "name=key"):
+        if len(key) < 8:
+            raise SettingsError(f"{what}: expected name=key with a key of at least 8 characters")
+        out[key] = name
     return out
 
 
 def _parse_pairs(raw: str, what: str) -> dict[str, str]:
-    """``site=value,site2=value2`` (values may contain ':' but not ',')."""
+    """``site=value,site2=value2``."""
     out: dict[str, str] = {}
-    for item in filter(None, (part.strip() for part in raw.split(","))):
-        site, sep, value = item.partition("=")
-        if not sep or not site.strip() or not value.strip():
+    for site, value in split_pairs(raw, what, "site=value"):
+        if not value:
             raise SettingsError(f"{what}: expected site=value,...")
-        out[site.strip()] = value.strip()
+        out[site] = value
     return out
 
 
 def _parse_site_limits(raw: str, what: str) -> dict[str, int]:
     out: dict[str, int] = {}
-    for item in filter(None, (part.strip() for part in raw.split(","))):
-        site, _, limit = item.partition(":")
-        if not site or not limit.strip().isdigit():
-            raise SettingsError(f"{what}: expected site:limit,...")
-        out[site.strip()] = int(limit)
+    for site, limit in split_pairs(raw, what, "site=limit"):
+        if not limit.isdigit():
+            raise SettingsError(f"{what}: expected site=limit,... with a whole number")
+        out[site] = int(limit)
     return out
 
 
@@ -121,17 +126,17 @@ _BY_TYPE: dict[str, Codec] = {
     "Path": Codec(lambda raw, name: Path(raw), str),
     "bool": Codec(_flag, lambda value: "true" if value else "false"),
 }
-KEYS = Codec(parse_keys, lambda keys: ",".join(f"{name}:{key}" for key, name in keys.items()))
+KEYS = Codec(parse_keys, lambda keys: ",".join(f"{name}={key}" for key, name in keys.items()))
 PAIRS = Codec(_parse_pairs, lambda pairs: ",".join(f"{site}={value}" for site, value in pairs.items()))
-SITE_LIMITS = Codec(_parse_site_limits, lambda limits: ",".join(f"{s}:{n}" for s, n in limits.items()))
+SITE_LIMITS = Codec(_parse_site_limits, lambda limits: ",".join(f"{s}={n}" for s, n in limits.items()))
 THRESHOLD = Codec(_threshold, repr)
 
 
 def _parse_secrets(raw: str, what: str) -> dict[str, tuple[str, ...]]:
     """``site=secret,site=secret2,...``: a site listed twice has both secrets (rotation)."""
     out: dict[str, tuple[str, ...]] = {}
-    for site, secret in (pair.partition("=")[::2] for pair in filter(None, map(str.strip, raw.split(",")))):
-        if not site.strip() or len(secret.strip()) < 8:
+    for site, secret in split_pairs(raw, what, "site=secret"):
+        if len(secret.strip()) < 8:
             raise SettingsError(f"{what}: expected site=secret,... with secrets of at least 8 characters")
         out[site.strip()] = (*out.get(site.strip(), ()), secret.strip())
     return out

@@ -12,10 +12,10 @@ from aiohttp.test_utils import TestClient, TestServer
 
 from service.core.keys import Keys
 from service.core.privacy import author_hash
-from service.core.rules import CompiledRules, parse_rules
+from service.core.rules import CompiledRules, RuleHit, parse_rules
 from service.core.settings import Settings
 from service.http.app import create_app
-from tests.kits.common import mod_headers, site_headers
+from tests.kits.common import OTHER_SITE_KEY, mod_headers, site_headers
 from tests.kits.linear import LINEAR_BOUND, growth
 from tests.kits.tiny_model import build_tiny_checkpoint
 from workers.consumer import Worker
@@ -82,13 +82,25 @@ def test_banned_words_match_through_evasion_and_patterns_are_linear_time() -> No
     assert ratio < LINEAR_BOUND, f"(a+)+$: work grew {ratio:.1f}x for 5x the characters"
 
 
-def test_trusted_author_publishes_unless_a_score_reaches_always_hold() -> None:
-    scores = Scores(values={"toxicity": 0.7, "spam": 0.1})
+def test_trust_never_lifts_a_score_more_than_the_margin_over_the_threshold() -> None:
+    """Issue 17 point 3: a trusted author's comment at 0.64-0.94 over a 0.5 threshold was published; now
+    trust lifts each threshold by the margin only (default 0.1, a site sets its own), never past the
+    always-hold score, and soft rule hits are still waived."""
     thresholds = {"toxicity": 0.5, "spam": 0.8}
-    assert decide(scores, thresholds).verdict == "hold"
-    assert decide(scores, thresholds, author=AuthorPolicy(trusted=True)).verdict == "publish"
-    hot = Scores(values={"toxicity": 0.97, "spam": 0.1})
-    assert decide(hot, thresholds, author=AuthorPolicy(trusted=True)).verdict == "hold"
+
+    def verdict(toxicity: float, **author: Any) -> str:
+        scores = Scores(values={"toxicity": toxicity, "spam": 0.1})
+        return decide(scores, thresholds, author=AuthorPolicy(**author)).verdict
+
+    assert verdict(0.55) == "hold"
+    assert verdict(0.55, trusted=True) == "publish"  # within the default margin
+    assert [verdict(v, trusted=True) for v in (0.64, 0.7, 0.94)] == ["hold"] * 3
+    assert verdict(0.55, trusted=True, margin=0.0) == "hold"
+    assert verdict(0.75, trusted=True, margin=0.3) == "publish"
+    assert verdict(0.97, trusted=True, margin=1.0) == "hold"  # always-hold caps any margin
+    suspect = [RuleHit("suspect_word", "hold", False)]
+    trusted = AuthorPolicy(trusted=True)
+    assert decide(Scores(values={"toxicity": 0.1}), thresholds, suspect, trusted).verdict == "publish"
     banned = AuthorPolicy(banned=True, banned_action="reject")
     assert decide(Scores(values={"toxicity": 0.0}), thresholds, author=banned).verdict == "reject"
 
@@ -127,14 +139,16 @@ async def test_trusted_and_banned_authors_by_email_hash(
 ) -> None:
     _, pipeline = tiny_pipeline
     strict = settings.with_(thresholds={"toxicity": 0.000001, "spam": 0.8}, trusted_after=0)
+    await _put_rules(client, "site-a", {"trust_margin": 1.0})  # trust alone decides, up to always-hold
     author = author_hash("reader@example.org")
-    held = await _post(client, "An ordinary remark")
+    held = await _post(client, "An ordinary remark", ip=HOME)
     await _drain(strict, pipeline)
     assert (await _status(client, held))["status"] == "held"
     assert (await _status(client, held))["author"] == author
+    await _approve(client, held)  # the network a moderator saw the author at
     url = f"/v1/moderation/authors/site-a/{author}"
     assert (await client.put(url, json={"standing": "trusted"}, headers=mod_headers())).status == 200
-    trusted = await _post(client, "Another ordinary remark")
+    trusted = await _post(client, "Another ordinary remark", ip=HOME)
     await _drain(strict, pipeline)
     assert (await _status(client, trusted))["status"] == "published"
     assert (await client.put(url, json={"standing": "banned"}, headers=mod_headers())).status == 200
@@ -144,18 +158,51 @@ async def test_trusted_and_banned_authors_by_email_hash(
     assert (await client.put(url, json={"standing": "royal"}, headers=mod_headers())).status == 422
 
 
-async def test_author_becomes_trusted_after_n_published_comments(
+HOME = "203.0.113.5"  # the regular's network (IPv4 /24)
+
+
+async def _put_rules(client: Any, site: str, rules: dict[str, Any]) -> None:
+    assert (await client.put(f"/v1/moderation/rules/{site}", json=rules, headers=mod_headers())).status == 200
+
+
+async def _approve(client: Any, cid: str) -> None:
+    resp = await client.post(f"/v1/moderation/comments/{cid}/approve", headers=mod_headers())
+    assert resp.status == 200
+
+
+async def test_trust_is_earned_from_moderator_approvals_only_per_site_and_not_by_knowing_an_email(
     client: Any, settings: Settings, tiny_pipeline: tuple[Path, ScoringPipeline]
 ) -> None:
+    """Issue 17 point 3: three automatic publishes made a new email trusted, and any regular's email gave
+    the same at once. Now automatic publishes earn nothing; ``trusted_after`` moderator approvals on a
+    site do, on that site only, and only for comments from a network an approved comment came from:
+    whoever posts with the regular's email from elsewhere, or without an ip, is moderated as anyone."""
     _, pipeline = tiny_pipeline
     lenient = settings.with_(trusted_after=2, thresholds=LENIENT)
-    for i in range(2):
-        await _post(client, f"Kind words number {i}")
+    strict = lenient.with_(thresholds={"toxicity": 0.000001, "spam": 0.99})
+    for site in ("site-a", "site-b"):
+        await _put_rules(client, site, {"trust_margin": 1.0})  # trust alone decides, up to always-hold
+    for i in range(3):
+        await _post(client, f"Kind words number {i}", ip=HOME)
     await _drain(lenient, pipeline)
-    strict = lenient.with_(thresholds={"toxicity": 0.000001, "spam": 0.8})
-    later = await _post(client, "Later remark")
+    farmed = await _post(client, "Later remark", ip=HOME)
     await _drain(strict, pipeline)
-    assert (await _status(client, later))["status"] == "published"
+    assert (await _status(client, farmed))["status"] == "held"  # published comments earned no trust
+    held = await _post(client, "One more remark", ip="203.0.113.9")
+    await _drain(strict, pipeline)
+    for cid in (farmed, held):
+        await _approve(client, cid)
+    regular = await _post(client, "A regular's remark", ip="203.0.113.77")  # same /24
+    impostor = await _post(client, "An impostor's remark", ip="198.51.100.9")
+    no_ip = await _post(client, "A remark without an ip")
+    resp = await client.post(
+        "/v1/comments", json={"name": "Reader", "email": "reader@example.org", "body": "On B", "ip": HOME},
+        headers=site_headers(OTHER_SITE_KEY),
+    )  # fmt: skip
+    other_site = str((await resp.json())["id"])
+    await _drain(strict, pipeline)
+    assert (await _status(client, regular))["status"] == "published"
+    assert [(await _status(client, c))["status"] for c in (impostor, no_ip, other_site)] == ["held"] * 3
 
 
 async def test_with_a_hash_key_the_page_and_the_workers_agree_on_the_author(

@@ -79,8 +79,8 @@ def wait_until(what: str, check: Callable[[], Any], up: Up | None = None) -> Any
 
 def up_env(fault_model: Path, metrics_port: int) -> dict[str, str]:
     return child_env(
-        api_keys=f"site-a:{SITE_KEY}",
-        moderator_keys=f"alice:{MOD_KEY}",
+        api_keys=f"site-a={SITE_KEY}",
+        moderator_keys=f"alice={MOD_KEY}",
         toxicity_model=str(fault_model),
         torch_threads="1",
         metrics_port=str(metrics_port),

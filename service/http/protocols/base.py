@@ -170,7 +170,8 @@ async def label(app: web.Application, comment_id: str, who: str, approve: bool, 
         record = await app[STORE].get(comment_id)
         if record is not None:
             hashed = author_hash(record.fields.email, settings.hash_secret)
-            await reputation.count_published(app[REDIS], keys, [(record.site, hashed)])
+            network = reputation.network_of(record.fields.ip, settings.hash_secret)
+            await reputation.count_approvals(app[REDIS], keys, [(record.site, hashed, network)])
     return before
 
 

@@ -1,0 +1,58 @@
+"""The operator's and attacker's edge cases of issue 17, point 8: each test fails without its fix."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+import yaml
+
+from service.core.settings import Settings, SettingsError
+
+REPO = Path(__file__).resolve().parents[2]
+
+# Every list setting, with a good value in the one form (name=value).
+LIST_SETTINGS = {
+    "COMMENTMOD_API_KEYS": "blog=site-key-0123456789,blog=rotated-key-0123456789",
+    "COMMENTMOD_MODERATOR_KEYS": "alice=mod-key-0123456789",
+    "COMMENTMOD_WEBHOOKS": "blog=https://blog.example/hook?a=b",
+    "COMMENTMOD_WEBHOOK_SECRETS": "blog=secret-0123456789=",
+    "COMMENTMOD_SITE_RATE_LIMITS": "blog=100",
+}
+
+
+@pytest.mark.parametrize(("variable", "value"), sorted(LIST_SETTINGS.items()))
+def test_list_settings_take_name_equals_value_and_refuse_name_colon_value(variable: str, value: str) -> None:
+    Settings.from_env({variable: value})
+    colon_form = ",".join(pair.replace("=", ":", 1) for pair in value.split(","))
+    with pytest.raises(SettingsError) as caught:
+        Settings.from_env({variable: colon_form})
+    assert str(caught.value).startswith(f"{variable}: expected")
+    assert "not name:value" in str(caught.value)
+
+
+def _env_example() -> dict[str, str]:
+    """deploy/env.example with its commented-out settings switched on."""
+    env: dict[str, str] = {}
+    for line in (REPO / "deploy" / "env.example").read_text().splitlines():
+        match = re.match(r"^#? ?(COMMENTMOD_[A-Z0-9_]+)=(.*)$", line)
+        if match:
+            env[match.group(1)] = match.group(2)
+    return env
+
+
+def test_the_deploy_examples_are_settings_the_service_accepts() -> None:
+    """Workers deployed from the examples start: every value of env.example (commented ones too),
+    secret.example.yaml and configmap.yaml parses (COMMENTMOD_WEBHOOK_SECRETS was `site:secret`)."""
+    from_env = _env_example()
+    assert "COMMENTMOD_WEBHOOK_SECRETS" in from_env and "COMMENTMOD_WEBHOOKS" in from_env
+    Settings.from_env(from_env)
+    secret = yaml.safe_load((REPO / "deploy" / "k8s" / "secret.example.yaml").read_text())
+    values = {k: v for k, v in secret["stringData"].items() if k.startswith("COMMENTMOD_")}
+    assert "COMMENTMOD_WEBHOOK_SECRETS" in values
+    settings = Settings.from_env(values)
+    assert settings.webhook_secrets == {"example-blog": "FAKE-webhook-secret-change-me"}
+    configmap = (REPO / "deploy" / "k8s" / "configmap.yaml").read_text()
+    for name, value in re.findall(r'^\s*#?\s*(COMMENTMOD_[A-Z_]+): "(.*)"$', configmap, re.MULTILINE):
+        Settings.from_env({name: value})
