@@ -22,6 +22,8 @@ from service.http.app import create_app
 from tests.kits.common import MOD_KEY, OTHER_SITE_KEY, SITE_KEY, mod_headers, site_headers
 from tests.kits.held import SPAM, TOXIC, make_held
 
+pytestmark = pytest.mark.procs
+
 CHROMIUM = Path("/usr/bin/chromium")
 if not CHROMIUM.exists():
     pytest.skip(

@@ -300,6 +300,7 @@ def test_dockerignore_keeps_local_state_out_and_sources_in() -> None:
         assert needed not in patterns, f".dockerignore must not exclude {needed} (the build copies it)"
 
 
+@pytest.mark.procs
 def test_image_install_ships_every_data_file() -> None:
     """The image installs the project as a wheel (not editable): data files outside ``*.py`` reach it
     only through ``[tool.setuptools.package-data]`` in pyproject.toml. Every tracked non-Python file
@@ -340,6 +341,7 @@ def hadolint_binary() -> str | None:
     return str(local) if local.exists() else shutil.which("hadolint")
 
 
+@pytest.mark.procs
 def test_hadolint() -> None:
     binary = hadolint_binary()
     if binary is None:
@@ -353,6 +355,7 @@ def test_hadolint() -> None:
 # ------------------------------------------------------------------------------ redis.conf
 
 
+@pytest.mark.procs
 def test_redis_conf_persistence_and_memory() -> None:
     conf = redis_directives(REDIS_CONF.read_text(encoding="utf-8"))
     assert conf["appendonly"] == "yes"
@@ -379,6 +382,7 @@ def redis7_server() -> str | None:
 
 
 @pytest.mark.parametrize("source", ["deploy/redis.conf", "redis-statefulset-example ConfigMap"])
+@pytest.mark.procs
 def test_redis_conf_loads_in_redis_7(source: str, tmp_path: Path) -> None:
     """Start a real Redis 7 with the file (only ``dir`` and the listener changed) and read it back."""
     server = redis7_server()
@@ -534,6 +538,7 @@ def test_compose_against_compose_spec() -> None:
     assert sorted(parsed.service_names()) == ["api", "redis", "worker"]
 
 
+@pytest.mark.procs
 def test_compose_config_with_docker() -> None:
     docker = shutil.which("docker")
     if docker is None:
@@ -632,6 +637,7 @@ def kustomize_command() -> list[str] | None:
 
 
 @pytest.mark.parametrize("directory", [K8S, REDIS_EXAMPLE], ids=["base", "redis-statefulset-example"])
+@pytest.mark.procs
 def test_python_rendering_matches_kustomize(directory: Path) -> None:
     command = kustomize_command()
     if command is None:

@@ -30,6 +30,8 @@ from service.core.validation import _BIDI_AND_INVISIBLE
 from tests.kits.common import MOD_KEY, SITE_KEY
 from tests.kits.faultkit import ApiProcess, Report, spawn_api
 
+pytestmark = pytest.mark.procs
+
 VALID = {"name": "Tester", "email": "t@example.org", "body": "Calm remark."}
 STRINGS = ["thread", "parent_id", "author_url", "ip", "user_agent", "referrer", "client_ref", "honeypot"]
 LIMITS = {"thread": 2048, "parent_id": 128, "author_url": 2048, "ip": 64, "user_agent": 1024,

@@ -31,6 +31,8 @@ from service.core.settings import child_env
 from service.core.supervise import DataDirBusy, DataDirLock, Supervisor
 from tests.kits.common import MOD_KEY, SITE_KEY
 
+pytestmark = pytest.mark.procs
+
 DEADLINE_S = 180.0
 
 

@@ -187,6 +187,7 @@ def test_register_adds_fetch() -> None:
     assert args.name == "unbiased" and args.models_dir == Path("/tmp/x") and callable(args.func)
 
 
+@pytest.mark.procs
 def test_cli_modules_do_not_import_torch() -> None:
     code = (
         "import sys; import workers.scoring.modelstore, workers.scoring.toxicity, "

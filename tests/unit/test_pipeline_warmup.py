@@ -40,6 +40,7 @@ def test_release_memory_hands_freed_heap_back_to_the_os_only_above_the_bound(tmp
     assert before - process.memory_info().rss > 100_000_000
 
 
+@pytest.mark.procs
 def test_a_loaded_worker_keeps_its_startup_heap_out_of_later_collections(tmp_path: Path) -> None:
     """``load_pipeline`` (what ``commentmod worker`` and ``scripts/profile_worker.py`` run) freezes the
     heap once the models are in, so no later full collection walks the libraries' ~400k objects with

@@ -22,6 +22,8 @@ import pytest
 from service.core.redis_server import free_port
 from service.core.settings import Settings
 
+pytestmark = pytest.mark.procs
+
 TOXIC = "You are a worthless idiot and a disgusting piece of garbage. Shut up, moron."
 CLEAN = "Thanks for the clear explanation of the council budget; the chart on page two helped."
 SPAM = (

@@ -201,6 +201,7 @@ async def test_a_batch_slower_than_claim_idle_stays_with_its_worker(client: Any,
     assert peer_pipeline.scored == 0
 
 
+@pytest.mark.procs
 async def test_sigkilled_worker_in_mid_batch_loses_nothing(
     client: Any, wsettings: Settings, tmp_path: Path
 ) -> None:
@@ -237,6 +238,7 @@ async def test_sigkilled_worker_in_mid_batch_loses_nothing(
     await redis.aclose()
 
 
+@pytest.mark.procs
 async def test_sigterm_drains_and_exits_cleanly(client: Any, wsettings: Settings, tmp_path: Path) -> None:
     worker = spawn_worker(wsettings, "drainer", tmp_path / "drainer.log")
     await wait_for_heartbeat(wsettings, "drainer", worker)
@@ -254,6 +256,7 @@ async def test_sigterm_drains_and_exits_cleanly(client: Any, wsettings: Settings
     assert set((await decide_counts(wsettings, ids)).values()) == {1}
 
 
+@pytest.mark.procs
 async def test_worker_processes_each_consume_as_their_own_consumer_and_drain_on_sigterm(
     client: Any, wsettings: Settings, tmp_path: Path
 ) -> None:
@@ -278,6 +281,7 @@ async def test_worker_processes_each_consume_as_their_own_consumer_and_drain_on_
     assert not any(child.is_running() and child.status() != psutil.STATUS_ZOMBIE for child in children)
 
 
+@pytest.mark.procs
 async def test_worker_launcher_stops_the_others_and_fails_when_one_process_dies(
     wsettings: Settings, tmp_path: Path
 ) -> None:
