@@ -28,10 +28,12 @@ class SettingsError(ValueError):
 
 
 class Codec(NamedTuple):
-    """How a setting's variable is read (``parse(raw, variable name)``) and written back (``format``)."""
+    """How a setting's variable is read (``parse(raw, variable name)``) and written back (``format``);
+    ``example``, a value of the variable, is what tests/unit/test_settings.py round-trips."""
 
     parse: Callable[[str, str], Any]
     format: Callable[[Any], str]
+    example: str = ""
 
 
 def setting(
@@ -126,10 +128,20 @@ _BY_TYPE: dict[str, Codec] = {
     "Path": Codec(lambda raw, name: Path(raw), str),
     "bool": Codec(_flag, lambda value: "true" if value else "false"),
 }
-KEYS = Codec(parse_keys, lambda keys: ",".join(f"{name}={key}" for key, name in keys.items()))
-PAIRS = Codec(_parse_pairs, lambda pairs: ",".join(f"{site}={value}" for site, value in pairs.items()))
-SITE_LIMITS = Codec(_parse_site_limits, lambda limits: ",".join(f"{s}={n}" for s, n in limits.items()))
-THRESHOLD = Codec(_threshold, repr)
+KEYS = Codec(
+    parse_keys,
+    lambda keys: ",".join(f"{name}={key}" for key, name in keys.items()),
+    "site-a=first-key-a,site-a=second-key-a,site-b=key-of-b",
+)
+PAIRS = Codec(
+    _parse_pairs,
+    lambda pairs: ",".join(f"{site}={value}" for site, value in pairs.items()),
+    "site-a=https://x.example:8443/p?q=1,site-b=s3cret==",
+)
+SITE_LIMITS = Codec(
+    _parse_site_limits, lambda limits: ",".join(f"{s}={n}" for s, n in limits.items()), "site-a=7,site-b=0"
+)
+THRESHOLD = Codec(_threshold, repr, "0.5")
 
 
 def _parse_secrets(raw: str, what: str) -> dict[str, tuple[str, ...]]:
@@ -149,8 +161,12 @@ def _parse_fallbacks(raw: str, what: str) -> dict[str, str]:
     return out
 
 
-SECRETS = Codec(_parse_secrets, lambda s: ",".join(f"{site}={x}" for site, xs in s.items() for x in xs))
-FALLBACKS = Codec(_parse_fallbacks, PAIRS.format)
+SECRETS = Codec(
+    _parse_secrets,
+    lambda s: ",".join(f"{site}={x}" for site, xs in s.items() for x in xs),
+    "site-a=first-secret,site-a=second-secret,site-b=secret-of-b",
+)
+FALLBACKS = Codec(_parse_fallbacks, PAIRS.format, "site-a=pass,site-b=hold")
 
 
 @dataclass(frozen=True, slots=True)

@@ -8,22 +8,19 @@ from typing import Any
 
 import pytest
 
-from service.core.settings import KEYS, PAIRS, SITE_LIMITS, THRESHOLD, Settings, SettingsError, setting
+from service.core.settings import Settings, SettingsError, setting
 
 
 def _changed(f: dataclasses.Field[Any], default: Any) -> Any:
-    """A value other than ``default`` for a field of ``Settings``, of the field's type."""
+    """A value other than ``default`` for a field of ``Settings``, of the field's type: a field with its
+    own codec takes the codec's example (per key: for a known key and a new one)."""
     codec, choices = f.metadata.get("codec"), f.metadata.get("choices", ())
     if choices:
         return next(c for c in choices if c != default)
-    by_codec = {
-        KEYS: {f"key-of-{f.name}": "someone", "second-key-0": "someone"},
-        PAIRS: {"site-a": "https://x.example:8443/p?q=1", "site-b": "s3cret=="},
-        SITE_LIMITS: {"site-a": 7, "site-b": 0},
-        THRESHOLD: {"toxicity": 0.5, "spam": 0.25, "custom": 1.0},
-    }
     if codec is not None:
-        return by_codec[codec]
+        assert codec.example, f"Settings.{f.name}: give its Codec an example value"
+        value = codec.parse(codec.example, f.name)
+        return {**dict.fromkeys(default, value), "custom": value} if f.metadata.get("prefix") else value
     by_type = {
         "int": lambda: default + 7,
         "float": lambda: default + 0.125,
