@@ -12,11 +12,13 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 import sys
 from typing import Any
 
 import orjson
 import structlog
+from aiohttp.http_exceptions import HttpProcessingError
 
 # Keys that may carry personal data or comment text; dropped from every event.
 _FORBIDDEN_KEYS = frozenset(
@@ -29,6 +31,29 @@ def _drop_personal_data(_: Any, __: str, event: dict[str, Any]) -> dict[str, Any
     for key in _FORBIDDEN_KEYS.intersection(event):
         event.pop(key)
     return event
+
+
+# "Error handling request from 203.0.113.9": aiohttp names the client's address in its messages.
+_CLIENT_ADDRESS = re.compile(r" from \S+")
+
+
+class _ScrubParserErrors(logging.Filter):
+    """aiohttp's own records carry raw request bytes: a request-parser error's message quotes the bad
+    header line (an ``Authorization`` key, an email) and its message names the client's address. Such
+    a record becomes ``http_parse_error`` (a warning) with the exception's class and status only."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if not record.name.startswith("aiohttp"):
+            return True
+        error = record.exc_info[1] if record.exc_info else None
+        if isinstance(error, HttpProcessingError):
+            record.msg, record.args = "http_parse_error", ()
+            record.exc_info, record.exc_text = None, None
+            record.error, record.status = type(error).__name__, error.code
+            record.levelno, record.levelname = logging.WARNING, "WARNING"  # the client's fault
+        else:
+            record.msg, record.args = _CLIENT_ADDRESS.sub("", record.getMessage()), ()
+        return True
 
 
 def _json_dumps(event: Any, default: Any = None, **_: Any) -> str:
@@ -80,7 +105,7 @@ def configure_logging(log_format: str = "auto", level: str = "info", stream: Any
         cache_logger_on_first_use=True,
     )
     formatter = structlog.stdlib.ProcessorFormatter(
-        foreign_pre_chain=shared,
+        foreign_pre_chain=[*shared, structlog.stdlib.ExtraAdder(allow=("error", "status"))],
         processors=[
             structlog.stdlib.ProcessorFormatter.remove_processors_meta,
             structlog.processors.format_exc_info,
@@ -89,6 +114,7 @@ def configure_logging(log_format: str = "auto", level: str = "info", stream: Any
     )
     handler = logging.StreamHandler(out)
     handler.setFormatter(formatter)
+    handler.addFilter(_ScrubParserErrors())
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level_no)

@@ -2,15 +2,21 @@
 
 from __future__ import annotations
 
+import asyncio
+import json
 import re
 from pathlib import Path
+from urllib.request import urlopen
 
 import pytest
 import yaml
 
 from service.core.settings import Settings, SettingsError
+from tests.kits.faultkit import spawn_api
 
 REPO = Path(__file__).resolve().parents[2]
+SECRET_IN_HEADER = b"mod-key-in-a-bad-header-0123"
+EMAIL_IN_HEADER = b"leaky.person@example.net"
 
 # Every list setting, with a good value in the one form (name=value).
 LIST_SETTINGS = {
@@ -56,3 +62,36 @@ def test_the_deploy_examples_are_settings_the_service_accepts() -> None:
     configmap = (REPO / "deploy" / "k8s" / "configmap.yaml").read_text()
     for name, value in re.findall(r'^\s*#?\s*(COMMENTMOD_[A-Z_]+): "(.*)"$', configmap, re.MULTILINE):
         Settings.from_env({name: value})
+
+
+# --- aiohttp's own parser errors --------------------------------------------------------------------
+BAD_REQUESTS = [
+    b"GET /healthz HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer " + SECRET_IN_HEADER + b"\x7f\r\n\r\n",
+    b"GET /healthz HTTP/1.1\r\nHost: x\r\nX-Contact: " + EMAIL_IN_HEADER + b"\x01\r\n\r\n",
+    b"GET /healthz HTTP/1.1\r\nHost: x\r\nBad Header " + EMAIL_IN_HEADER + b": y\r\n\r\n",
+]
+
+
+@pytest.mark.procs
+async def test_parser_errors_do_not_log_header_values(settings: Settings, tmp_path: Path) -> None:
+    """A header aiohttp's parser refuses was logged raw, with a moderator key or an email in it."""
+    log_path = tmp_path / "api.log"
+    api = await spawn_api(settings, log_path)
+    try:
+        for raw in BAD_REQUESTS:
+            reader, writer = await asyncio.open_connection("127.0.0.1", api.port)
+            writer.write(raw)
+            await writer.drain()
+            assert (await reader.read(4096)).startswith(b"HTTP/1.0 400")
+            writer.close()
+        resp = await asyncio.to_thread(urlopen, f"{api.base}/healthz", timeout=30)
+        assert resp.status == 200
+    finally:
+        api.stop()
+    text = log_path.read_text()
+    events = [json.loads(line) for line in text.splitlines() if line.startswith("{")]
+    parse_errors = [e for e in events if e.get("event") == "http_parse_error"]
+    assert len(parse_errors) == len(BAD_REQUESTS)
+    assert all(e["error"] == "BadHttpMessage" and e["status"] == 400 for e in parse_errors)
+    assert SECRET_IN_HEADER.decode() not in text and EMAIL_IN_HEADER.decode() not in text
+    assert "Traceback" not in text

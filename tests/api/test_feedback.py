@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+import pytest
 import redis.asyncio as aioredis
 
 from service.core.keys import Keys
@@ -17,6 +18,8 @@ from service.core.settings import Settings
 from service.core.store import DecisionStore
 from tests.kits.common import mod_headers, site_headers
 from workers.feedback import threshold_for_rate
+
+pytestmark = pytest.mark.procs
 
 
 async def _held(client: Any, settings: Settings, body: str, toxicity: float) -> str:

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import aiohttp
+import pytest
 import redis.asyncio as aioredis
 
 from service.core.keys import Keys
@@ -27,6 +28,8 @@ from tests.kits.faultkit import (
     statuses,
 )
 from tests.kits.workerkit import decide_counts, spawn_worker, wait_decided, wait_for_heartbeat
+
+pytestmark = pytest.mark.procs
 
 
 async def test_one_idempotency_key_raced_ten_times(client: Any, fsettings: Settings, figures: Report) -> None:

@@ -13,6 +13,7 @@ import tracemalloc
 from pathlib import Path
 from typing import Any
 
+import pytest
 import redis as redis_sync
 from aiohttp.test_utils import TestClient, TestServer
 
@@ -35,6 +36,8 @@ from tests.kits.faultkit import (
 )
 from tests.kits.workerkit import decide_counts, wait_decided
 from workers.deadletter import trim_acknowledged
+
+pytestmark = pytest.mark.procs
 
 
 def _accepted(results: list[PostResult]) -> list[str]:

@@ -17,6 +17,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
+import pytest
 import redis.asyncio as aioredis
 
 from service.core.keys import Keys
@@ -41,6 +42,8 @@ from tests.kits.workerkit import (
 )
 from workers.consumer import Worker
 from workers.scoring.pipeline import ScoringPipeline
+
+pytestmark = pytest.mark.procs
 
 ALL_HELD = {"toxicity": 0.0001, "spam": 0.8}  # every comment is held, so a moderator can act on it
 

@@ -7,7 +7,11 @@ import subprocess
 import sys
 from typing import Any
 
+import pytest
+
 from service.core.settings import Settings
+
+pytestmark = pytest.mark.procs
 
 
 def _score(lines: list[str], **changes: Any) -> tuple[int, list[dict[str, object]], str]:
