@@ -2,9 +2,16 @@
 
 The event is written to ``cm:stream:webhooks`` by the same Lua script that stores the decision, so a
 decision makes exactly one event and a redelivered comment (already decided) makes none. Senders read
-that stream through a consumer group; each delivery is signed, retried with exponential backoff for a
-bounded time, and every attempt is recorded in Redis. Receivers deduplicate on ``event_id`` (delivery
-is at least once: a sender that dies mid-delivery leaves the event for another to reclaim).
+that stream with the worker side's stream consumer and route each event into its site's outbox
+(workers/stream_outbox.py), its body built from the decision's snapshot. Each site's outbox is
+delivered on its own (at most ``PER_SITE`` requests in flight per sender process), so a failing or slow
+receiver delays only its own site; a failed attempt is rescheduled with exponential backoff, holding
+nothing while it waits, until ``webhook_max_age_s`` after the first attempt. Every attempt reads the
+site's current URL and secret (a deleted URL gets nothing more), checks the URL and every address it
+resolves to (service/core/webhook_urls.py), and is recorded in Redis whatever happens, an exception
+included. Events of one comment go out in decision order (``seq`` in the body), across restarts too.
+Receivers deduplicate on ``event_id`` (delivery is at least once: a sender that dies mid-attempt leaves
+the event to be attempted again when its lease ends).
 
 Signature header: ``X-Commentmod-Signature: t=<unix seconds>,v1=<hex HMAC-SHA256(secret, "<t>.<body>")>``.
 """
@@ -13,26 +20,31 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import functools
 import hashlib
 import hmac
-import json
+import socket
 import time
+from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 import aiohttp
+from aiohttp.abc import AbstractResolver, ResolveResult
 from redis.asyncio import Redis
-from redis.exceptions import ResponseError
 
 from service.core.keys import Keys
 from service.core.logs import get_logger
 from service.core.settings import Settings
-from service.core.store import DecisionStore
+from service.core.webhook_urls import UrlRefused, check_url, is_public_address
+from workers.stream import StreamConsumer, StreamSpec
+from workers.stream_outbox import Event, Outbox
 
 log = get_logger("commentmod.webhooks")
 
 MAX_BACKOFF_S = 300.0
 ATTEMPTS_KEPT = 50
+PER_SITE = 4  # requests in flight per site and sender process
+ORDER_WAIT_S = 30.0  # an event waiting for an earlier one of its comment looks again this late at most
+POLL_S = 0.25  # how often a sender looks for due events
 
 
 def sign(secret: str, timestamp: int, body: bytes) -> str:
@@ -51,188 +63,177 @@ def verify(secret: str, header: str, body: bytes, tolerance_s: int = 300) -> boo
     return hmac.compare_digest(expected, header) and abs(time.time() - timestamp) <= tolerance_s
 
 
+class AddressNotPublic(OSError):
+    """The webhook's host resolved to a loopback, link-local, private or otherwise non-public address."""
+
+
+class PublicResolver(AbstractResolver):
+    """aiohttp's resolver, refusing any host with a non-public address (checked on what is connected
+    to, so a name that resolves differently later cannot slip through)."""
+
+    def __init__(self) -> None:
+        self._inner = aiohttp.ThreadedResolver()
+
+    async def resolve(
+        self, host: str, port: int = 0, family: socket.AddressFamily = socket.AF_INET
+    ) -> list[ResolveResult]:
+        found = await self._inner.resolve(host, port, family)
+        if not found or not all(is_public_address(item["host"]) for item in found):
+            raise AddressNotPublic(f"{host} resolves to an address that is not public")
+        return found
+
+    async def close(self) -> None:
+        await self._inner.close()
+
+
+def _error_name(exc: BaseException) -> str:
+    """What an attempt's record says went wrong."""
+    cause: BaseException | None = exc
+    while cause is not None:
+        if isinstance(cause, AddressNotPublic):
+            return "address_not_public"
+        if isinstance(cause, UrlRefused):
+            return "url_refused"
+        cause = cause.__cause__ or getattr(cause, "os_error", None)
+    return type(exc).__name__
+
+
 class WebhookSender:
-    def __init__(self, settings: Settings, redis: Redis, name: str) -> None:
+    """Routes the webhook stream into per-site outboxes and delivers them."""
+
+    def __init__(
+        self, settings: Settings, redis: Redis, name: str, clock: Callable[[], float] = time.time
+    ) -> None:
         self.settings = settings
         self.redis = redis
-        self.keys = Keys(settings.stream_prefix)
-        self.store = DecisionStore(redis, self.keys)
+        self.keys = keys = Keys(settings.stream_prefix)
         self.name = name
-        self._slots = asyncio.Semaphore(16)
-        self._tasks: set[asyncio.Task[None]] = set()
-        self._last: dict[str, asyncio.Task[None]] = {}  # comment id -> its latest delivery task
-
-    async def run(self, stop: asyncio.Event) -> None:
-        with contextlib.suppress(ResponseError):  # BUSYGROUP: it exists
-            await self.redis.xgroup_create(
-                self.keys.webhook_stream, self.keys.webhook_group, "0", mkstream=True
-            )
-        timeout = aiohttp.ClientTimeout(total=self.settings.webhook_timeout_s)
-        async with aiohttp.ClientSession(timeout=timeout) as session:
-            # Our own unfinished events first (a restart under the same name resumes them).
-            own = await self.redis.xreadgroup(
-                self.keys.webhook_group, self.name, {self.keys.webhook_stream: "0"}, count=1000
-            )
-            await self._spawn(session, stop, [(mid, f) for _, batch in own or [] for mid, f in batch if f])
-            while not stop.is_set():
-                try:
-                    await self._step(session, stop)
-                except Exception as exc:
-                    log.warning("webhook_step_failed", error=type(exc).__name__)
-                    await asyncio.sleep(1.0)
-            # Deliveries in flight stop at their next wait; their events stay pending for a peer.
-            await asyncio.gather(*self._tasks, return_exceptions=True)
-
-    async def _step(self, session: aiohttp.ClientSession, stop: asyncio.Event) -> None:
-        claimed = await self.redis.xautoclaim(
-            self.keys.webhook_stream, self.keys.webhook_group, self.name,
-            min_idle_time=self._reclaim_idle_ms, start_id="0-0", count=16,
+        self.clock = clock
+        self.outbox = Outbox(redis, keys, settings, lambda: self.clock())
+        spec = StreamSpec(
+            keys.webhook_stream, keys.webhook_group, batch_size=256, block_ms=min(settings.block_ms, 500),
+            claim_idle_ms=settings.claim_idle_ms, max_deliveries=1_000_000,
         )  # fmt: skip
-        entries = [(mid, f) for mid, f in claimed[1] if f]
-        if not entries:
-            response = await self.redis.xreadgroup(
-                self.keys.webhook_group, self.name, {self.keys.webhook_stream: ">"}, count=16, block=500
-            )
-            entries = [(mid, f) for _, batch in response or [] for mid, f in batch]
-        await self._spawn(session, stop, entries)
+        self.consumer = StreamConsumer(redis, spec, name, self.outbox.route)
+        self._inflight: dict[str, set[asyncio.Task[None]]] = {}
 
     @property
-    def _reclaim_idle_ms(self) -> int:
-        """A sender in its longest backoff still refreshes its claim well within this."""
-        return int((MAX_BACKOFF_S + self.settings.webhook_timeout_s + 60) * 1000)
+    def in_flight(self) -> int:
+        """Attempts running now (a retry waiting for its time is not one)."""
+        return sum(len(tasks) for tasks in self._inflight.values())
 
-    async def _spawn(
-        self, session: aiohttp.ClientSession, stop: asyncio.Event, entries: list[tuple[str, dict[str, str]]]
-    ) -> None:
-        for mid, fields in await self._finish_untargeted(entries):
-            await self._slots.acquire()
-            comment_id = fields.get("id", "")
-            before = self._last.get(comment_id)
-            task = asyncio.create_task(self._deliver_and_release(session, stop, mid, fields, before))
-            self._last[comment_id] = task
-            self._tasks.add(task)
-            task.add_done_callback(self._tasks.discard)
-            task.add_done_callback(functools.partial(self._forget, comment_id))
+    @contextlib.asynccontextmanager
+    async def _session(self) -> AsyncIterator[aiohttp.ClientSession]:
+        resolver = None if self.settings.webhook_allow_private else PublicResolver()
+        connector = aiohttp.TCPConnector(limit=0, resolver=resolver)
+        timeout = aiohttp.ClientTimeout(total=self.settings.webhook_timeout_s)
+        async with aiohttp.ClientSession(timeout=timeout, connector=connector) as session:
+            yield session
 
-    def _forget(self, comment_id: str, task: asyncio.Task[None]) -> None:
-        if self._last.get(comment_id) is task:
-            del self._last[comment_id]
+    async def run(self, stop: asyncio.Event) -> None:
+        """Route and deliver until ``stop`` is set; attempts in flight finish (each is bounded by
+        ``webhook_timeout_s``), retries stay scheduled in Redis for any sender."""
+        await self.consumer.ensure_group()
+        router = asyncio.create_task(self.consumer.run(stop), name="webhook-router")
+        async with self._session() as session:
+            try:
+                while not stop.is_set():
+                    try:
+                        await self.dispatch(session)
+                    except Exception as exc:
+                        log.warning("webhook_step_failed", error=type(exc).__name__)
+                    with contextlib.suppress(TimeoutError):
+                        await asyncio.wait_for(stop.wait(), POLL_S)
+            finally:
+                await asyncio.gather(router, *self._tasks(), return_exceptions=True)
 
-    async def _deliver_and_release(
-        self,
-        session: aiohttp.ClientSession,
-        stop: asyncio.Event,
-        mid: str,
-        fields: dict[str, str],
-        before: asyncio.Task[None] | None,
-    ) -> None:
-        """Events of one comment are delivered in order: wait for the previous one first."""
+    async def drain(self) -> int:
+        """Burst mode: route every queued event, then attempt every event due now (by ``clock``), round
+        after round, until none is due. Returns how many attempts were made; retries scheduled later
+        stay in their outbox."""
+        await self.consumer.drain()
+        attempts = 0
+        async with self._session() as session:
+            while started := await self.dispatch(session):
+                await asyncio.gather(*started, return_exceptions=True)
+                attempts += len(started)
+        return attempts
+
+    def _tasks(self) -> list[asyncio.Task[None]]:
+        return [task for tasks in self._inflight.values() for task in tasks]
+
+    async def dispatch(self, session: aiohttp.ClientSession) -> list[asyncio.Task[None]]:
+        """Lease each site's due events up to its free places, and start one task per event."""
+        sites = await self.outbox.sites()
+        wanted = {site: PER_SITE - len(self._inflight.get(site, ())) for site in sites}
+        lease_s = self.settings.webhook_timeout_s + 30
+        started: list[asyncio.Task[None]] = []
+        for site, ids in (await self.outbox.lease(wanted, lease_s)).items():
+            tasks = self._inflight.setdefault(site, set())
+            for event_id in ids:
+                task = asyncio.create_task(self._deliver(session, site, event_id))
+                tasks.add(task)
+                task.add_done_callback(tasks.discard)
+                started.append(task)
+        return started
+
+    async def _deliver(self, session: aiohttp.ClientSession, site: str, event_id: str) -> None:
         try:
-            if before is not None:
-                await asyncio.gather(before, return_exceptions=True)
-            if await self.deliver(session, stop, mid, fields):
-                pipe = self.redis.pipeline(transaction=True)
-                pipe.xack(self.keys.webhook_stream, self.keys.webhook_group, mid)
-                pipe.xdel(self.keys.webhook_stream, mid)
-                await pipe.execute()
-        finally:
-            self._slots.release()
+            await self.deliver(session, site, event_id)
+        except Exception as exc:  # Redis away: the lease ends and the event is attempted again
+            log.warning("webhook_step_failed", event_id=event_id, error=type(exc).__name__)
 
-    async def _finish_untargeted(
-        self, entries: list[tuple[str, dict[str, str]]]
-    ) -> list[tuple[str, dict[str, str]]]:
-        """Finish, in two round trips for the lot, the events with nothing to send (the comment is gone or
-        its site has no webhook: what ``deliver`` would find one by one); return the others. Events of a
-        comment with a delivery in flight wait their turn as usual."""
-        free = [(mid, f) for mid, f in entries if f.get("id", "") not in self._last]
-        if not free:
-            return entries
-        pipe = self.redis.pipeline(transaction=False)
-        for _, fields in free:
-            pipe.hget(self.keys.comment(fields.get("id", "")), "site")
-        sites = await pipe.execute()
-        targets = await self._targets({site for site in sites if site})
-        finished = [mid for (mid, _), site in zip(free, sites, strict=True) if not site or not targets[site]]
-        if finished:
-            pipe = self.redis.pipeline(transaction=True)
-            pipe.xack(self.keys.webhook_stream, self.keys.webhook_group, *finished)
-            pipe.xdel(self.keys.webhook_stream, *finished)
-            await pipe.execute()
-        done = set(finished)
-        return [(mid, f) for mid, f in entries if mid not in done]
-
-    async def _targets(self, sites: set[str]) -> dict[str, tuple[str, str] | None]:
-        ordered = sorted(sites)
-        pipe = self.redis.pipeline(transaction=False)
-        for site in ordered:
-            pipe.hmget(self.keys.webhook(site), "url", "secret")
-        rows = await pipe.execute() if ordered else []
-        return {site: self._target_of(site, row) for site, row in zip(ordered, rows, strict=True)}
-
-    async def _target(self, site: str) -> tuple[str, str] | None:
-        return self._target_of(site, await self.redis.hmget(self.keys.webhook(site), "url", "secret"))
-
-    def _target_of(self, site: str, row: list[str | None]) -> tuple[str, str] | None:
-        if row[0]:
-            return row[0], row[1] or ""
-        url = self.settings.webhooks.get(site)
-        return (url, self.settings.webhook_secrets.get(site, "")) if url else None
-
-    async def deliver(
-        self, session: aiohttp.ClientSession, stop: asyncio.Event, mid: str, fields: dict[str, str]
-    ) -> bool:
-        """Deliver one event; True when it is finished (delivered, given up, or nothing to send)."""
-        record = await self.store.get(fields.get("id", ""))
-        target = await self._target(record.site) if record else None
-        if record is None or target is None:
-            return True
-        url, secret = target
-        body = json.dumps({"event": "comment.decided", "event_id": mid, "status": fields.get("status"),
-                           "comment": record.public()}, ensure_ascii=False).encode()  # fmt: skip
-        attempts_key = self.keys.webhook_attempts(mid)
-        first = await self.redis.lindex(attempts_key, 0)
-        started = json.loads(first)["at"] if first else time.time()
-        attempt = int(await self.redis.llen(attempts_key))
-        while True:
-            if attempt and time.time() - started >= self.settings.webhook_max_age_s:
-                log.warning("webhook_gave_up", event_id=mid, comment_id=record.id, attempts=attempt)
-                return True
-            attempt += 1
-            if await self._attempt(session, url, secret, mid, body, attempt):
-                return True
-            delay = min(self.settings.webhook_backoff_s * 2 ** (attempt - 1), MAX_BACKOFF_S)
-            # Refresh our claim so peers don't take over an event we are still retrying.
-            await self.redis.xclaim(
-                self.keys.webhook_stream, self.keys.webhook_group, self.name, 0, [mid], justid=True
-            )
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(stop.wait(), delay)
-            if stop.is_set():
-                return False  # stays pending; a peer (or our restart) resumes with the recorded attempts
+    async def deliver(self, session: aiohttp.ClientSession, site: str, event_id: str) -> None:
+        """One attempt of one leased event, with the site's current URL and secret; the event is then
+        finished (delivered, given up, nothing to send) or rescheduled."""
+        event = await self.outbox.load(event_id)
+        if event is None:
+            await self.outbox.forget(site, event_id)  # finished by another sender
+            return
+        if not await self.outbox.is_turn(event):
+            await self.outbox.reschedule(event, ORDER_WAIT_S, only_sooner=True)
+            return
+        target = await self.outbox.target(site)
+        if target is None:
+            log.info("webhook_dropped", event_id=event_id, comment_id=event.comment_id, site=site)
+            await self.outbox.finish(event)
+            return
+        attempts, started = await self.outbox.first_attempt_at(event_id)
+        if started is not None and self.clock() - started >= self.settings.webhook_max_age_s:
+            log.warning("webhook_gave_up", event_id=event_id, comment_id=event.comment_id, attempts=attempts)
+            await self.outbox.finish(event)
+            return
+        if await self._attempt(session, target, event, attempts + 1):
+            await self.outbox.finish(event)
+        else:
+            delay = min(self.settings.webhook_backoff_s * 2**attempts, MAX_BACKOFF_S)
+            await self.outbox.reschedule(event, delay)
 
     async def _attempt(
-        self, session: aiohttp.ClientSession, url: str, secret: str, mid: str, body: bytes, attempt: int
+        self, session: aiohttp.ClientSession, target: tuple[str, str], event: Event, attempt: int
     ) -> bool:
-        headers = {
-            "Content-Type": "application/json",
-            "User-Agent": "commentmod-webhooks",
-            "X-Commentmod-Event-Id": mid,
-            "X-Commentmod-Signature": sign(secret, int(time.time()), body),
-        }
+        """POST the event once; whatever happens (an answer, a network error, a refused URL, any other
+        exception) is recorded as the attempt's outcome."""
+        url, secret = target
         started = time.perf_counter()
-        outcome: dict[str, Any] = {"at": time.time(), "attempt": attempt}
+        outcome: dict[str, Any] = {"at": self.clock(), "attempt": attempt}
         try:
-            async with session.post(url, data=body, headers=headers, allow_redirects=False) as resp:
+            headers = {
+                "Content-Type": "application/json",
+                "User-Agent": "commentmod-webhooks",
+                "X-Commentmod-Event-Id": event.event_id,
+                "X-Commentmod-Signature": sign(secret, int(time.time()), event.body),
+            }
+            check_url(url, self.settings.webhook_allow_private)
+            async with session.post(url, data=event.body, headers=headers, allow_redirects=False) as resp:
                 outcome["status"] = resp.status
-        except (aiohttp.ClientError, TimeoutError) as exc:
-            outcome["error"] = type(exc).__name__
+        except Exception as exc:
+            outcome["error"] = _error_name(exc)
         outcome["ms"] = round((time.perf_counter() - started) * 1000, 1)
-        pipe = self.redis.pipeline(transaction=False)
-        pipe.rpush(self.keys.webhook_attempts(mid), json.dumps(outcome))
-        pipe.ltrim(self.keys.webhook_attempts(mid), -ATTEMPTS_KEPT, -1)
-        pipe.expire(self.keys.webhook_attempts(mid), int(self.settings.webhook_max_age_s) + 7 * 86400)
-        await pipe.execute()
+        await self.outbox.record_attempt(event.event_id, outcome, ATTEMPTS_KEPT)
         ok = 200 <= int(outcome.get("status", 0)) < 300
-        log.info("webhook_attempt", event_id=mid, attempt=attempt, status=outcome.get("status"),
-                 error=outcome.get("error"), ms=outcome["ms"], delivered=ok)  # fmt: skip
+        log.info(
+            "webhook_attempt", event_id=event.event_id, site=event.site, attempt=attempt,
+            status=outcome.get("status"), error=outcome.get("error"), ms=outcome["ms"], delivered=ok,
+        )  # fmt: skip
         return ok

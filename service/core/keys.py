@@ -140,3 +140,21 @@ class Keys:
     def webhook_attempts(self, event_id: str) -> str:
         """List of JSON records, one per delivery attempt of one event."""
         return f"{self.prefix}:webhook:attempts:{event_id}"
+
+    def webhook_order(self, comment_id: str) -> str:
+        """Sorted set of one comment's unfinished events (stream entry id, scored by the comment's event
+        sequence number), added by the decision scripts: only the first may be delivered."""
+        return f"{self.prefix}:outbox:order:{comment_id}"
+
+    @property
+    def webhook_sites(self) -> str:
+        """Set of sites with events waiting in their outbox."""
+        return f"{self.prefix}:outbox:sites"
+
+    def webhook_due(self, site: str) -> str:
+        """A site's outbox: sorted set of event ids scored by when to attempt them next (unix ms)."""
+        return f"{self.prefix}:outbox:due:{site}"
+
+    def webhook_event(self, event_id: str) -> str:
+        """String: one event waiting in an outbox (JSON: site, comment id, sequence number, the body)."""
+        return f"{self.prefix}:outbox:event:{event_id}"

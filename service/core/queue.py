@@ -20,57 +20,7 @@ from redis.asyncio import Redis
 from service.core.keys import Keys
 from service.core.models import CommentFields
 from service.core.privacy import canonical_ip, client_hash
-
-# KEYS[1]: the stream; KEYS[2..]: the records, idempotency keys and rate keys of the batch.
-# ARGV[1]: idempotency ttl, ARGV[2]: client limit, ARGV[3]: rate window seconds,
-# ARGV[4]: JSON list, one entry per request: {record key, idempotency key, site rate key, client rate
-#          key (indexes into KEYS, 0: none), id, site, created_at, request_id, payload hash, site limit},
-# ARGV[4 + i]: the comment JSON of request i, stored byte for byte.
-# Returns a JSON list, one {code, value} per request: {1, entry id} written, {0, "id hash"} for a
-# replayed Idempotency-Key, {2, seconds} when a rate limit is reached (nothing written), {-1, error}.
-# Each request runs under pcall, so one failing write fails only its own request.
-_ENQUEUE_BATCH = """
-local ttl, client_limit, window = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3])
-
-local function over_limit(key, limit)
-  if key and tonumber(redis.call('GET', key) or '0') >= limit then
-    local left = redis.call('TTL', key)
-    if left < 1 then left = 1 end
-    return tostring(left)
-  end
-end
-
-local function one(r, comment)
-  local idem = KEYS[r[2]]
-  if idem then
-    local existing = redis.call('GET', idem)
-    if existing then return {0, existing} end
-  end
-  local limits = {{KEYS[r[3]], r[10]}, {KEYS[r[4]], client_limit}}
-  for _, rl in ipairs(limits) do
-    local wait = over_limit(rl[1], rl[2])
-    if wait then return {2, wait} end
-  end
-  for _, rl in ipairs(limits) do
-    if rl[1] and redis.call('INCR', rl[1]) == 1 then redis.call('EXPIRE', rl[1], window) end
-  end
-  redis.call('HSET', KEYS[r[1]], 'site', r[6], 'comment', comment, 'status', 'pending',
-             'created_at', r[7], 'request_id', r[8])
-  local entry = redis.call('XADD', KEYS[1], '*', 'id', r[5], 'request_id', r[8])
-  if idem then redis.call('SET', idem, r[5] .. ' ' .. r[9], 'EX', ttl) end
-  return {1, entry}
-end
-
-local out = {}
-for i, r in ipairs(cjson.decode(ARGV[4])) do
-  local ok, res = pcall(one, r, ARGV[4 + i])
-  if not ok then
-    res = {-1, type(res) == 'table' and tostring(res.err) or tostring(res)}
-  end
-  out[i] = res
-end
-return cjson.encode(out)
-"""
+from service.core.scripts import ENQUEUE_BATCH
 
 IDEMPOTENCY_TTL_S = 24 * 3600
 MAX_BATCH = 256
@@ -168,7 +118,7 @@ class Enqueuer:
         self._keys = keys
         self._timeout = timeout_s
         # EVALSHA outside a pipeline (no per-batch SCRIPT EXISTS); redis-py reloads it after a NOSCRIPT
-        self._script = redis.register_script(_ENQUEUE_BATCH)
+        self._script = ENQUEUE_BATCH.on(redis)
         self._pending: list[Waiting] = []  # arrival order; the writer takes up to MAX_BATCH at a time
         self._wakeup: asyncio.Future[None] | None = None  # set while the writer waits for work
         self._deadlines = Deadlines(timeout_s)

@@ -38,7 +38,10 @@ else
   end
 end
 redis.call('PUBLISH', ARGV[7], ARGV[1])
-redis.call('XADD', KEYS[6], 'MAXLEN', '~', 1000000, '*', 'id', ARGV[1], 'status', ARGV[3])
+local seq = redis.call('HINCRBY', KEYS[1], 'event_seq', 1)
+local event = redis.call('XADD', KEYS[6], 'MAXLEN', '~', 1000000, '*', 'id', ARGV[1], 'status', ARGV[3],
+                         'seq', seq, 'decision', ARGV[2], 'decided_by', 'auto', 'decided_at', ARGV[4])
+redis.call('ZADD', KEYS[7], seq, event)
 return 'ok'
 """
 
@@ -55,7 +58,11 @@ if tonumber(ARGV[8]) > 0 then
   redis.call('EXPIRE', KEYS[3], ARGV[8])
 end
 redis.call('PUBLISH', ARGV[6], ARGV[1])
-redis.call('XADD', KEYS[5], 'MAXLEN', '~', 1000000, '*', 'id', ARGV[1], 'status', ARGV[2])
+local seq = redis.call('HINCRBY', KEYS[1], 'event_seq', 1)
+local event = redis.call('XADD', KEYS[5], 'MAXLEN', '~', 1000000, '*', 'id', ARGV[1], 'status', ARGV[2],
+                         'seq', seq, 'decision', redis.call('HGET', KEYS[1], 'decision') or '',
+                         'decided_by', ARGV[3], 'decided_at', ARGV[4])
+redis.call('ZADD', KEYS[7], seq, event)
 redis.call('XADD', KEYS[6], 'MAXLEN', '~', 100000, '*', 'id', ARGV[1], 'entry', ARGV[5])
 return 'ok'
 """
@@ -152,6 +159,7 @@ class DecisionStore:
             self._keys.audit(comment_id),
             self._keys.by_status(decision.status),
             self._keys.webhook_stream,
+            self._keys.webhook_order(comment_id),
         ]
         args = [
             comment_id,
@@ -190,6 +198,7 @@ class DecisionStore:
                     self._keys.by_status(to_status),
                     self._keys.webhook_stream,
                     self._keys.moderation_audit,
+                    self._keys.webhook_order(comment_id),
                 ],
                 args=[
                     comment_id,

@@ -6,14 +6,13 @@ import json
 import re
 import secrets
 from typing import Any
-from urllib.parse import urlsplit
 
 from aiohttp import web
 
 from service.core import moderation, reputation
 from service.core.rules import parse_rules, rules_from_json
 from service.core.store import audit_entry
-from service.core.validation import is_encodable
+from service.core.webhook_urls import UrlRefused, check_url
 from service.http.common import KEYS, METRICS, REDIS, SETTINGS, ApiError, read_json, require
 from service.http.moderation import moderator_for
 
@@ -81,17 +80,12 @@ async def put_author(request: web.Request) -> web.Response:
                               "approved": result.approved})  # fmt: skip
 
 
-def _check_url(url: Any) -> str:
-    if not isinstance(url, str) or len(url) > 2048 or not is_encodable(url):
-        raise ApiError(422, "validation_failed", "bad url", fields={"url": "an http(s) URL"})
+def _check_url(url: Any, allow_private: bool) -> str:
+    """An http(s) URL with a valid host that is not a loopback, link-local or private address."""
     try:
-        parts = urlsplit(url)
-        host = parts.hostname
-    except ValueError:
-        host = None
-    if host is None or parts.scheme not in {"http", "https"}:
-        raise ApiError(422, "validation_failed", "bad url", fields={"url": "an http(s) URL"})
-    return url
+        return check_url(url, allow_private)
+    except UrlRefused as exc:
+        raise ApiError(422, "validation_failed", "bad url", fields={"url": exc.reason}) from None
 
 
 async def put_webhook(request: web.Request) -> web.Response:
@@ -102,7 +96,7 @@ async def put_webhook(request: web.Request) -> web.Response:
     if set(payload) - {"url"}:
         fields = {k: "unknown field" for k in payload if k != "url"}
         raise ApiError(422, "validation_failed", "only url", fields=fields)
-    url = _check_url(payload.get("url"))
+    url = _check_url(payload.get("url"), request.app[SETTINGS].webhook_allow_private)
     secret = "whsec_" + secrets.token_urlsafe(32)
     await request.app[REDIS].hset(request.app[KEYS].webhook(site), mapping={"url": url, "secret": secret})
     return web.json_response({"url": url, "secret": secret})

@@ -33,6 +33,7 @@ import numpy as np
 from service.core.keys import Keys
 from service.core.privacy import canonical_ip, history_hash
 from service.core.rules import shares_spam_domains
+from service.core.scripts import RECORD_HISTORY
 from workers.scoring.spam import MAX_BODY_CHARS, WORD_RE, find_links, normalise
 from workers.scoring.types import CommentText, Signal
 
@@ -123,29 +124,6 @@ def _author(c: CommentText, key: bytes) -> str:
 
 def _text(value: Any) -> str:
     return value.decode() if isinstance(value, bytes) else str(value)
-
-
-# One comment's history writes and reads, server-side: the same commands as one by one, in one call.
-# KEYS: the rate keys (ARGV[1] of them), then the near-duplicate band keys.
-# ARGV: rate count, member, now, "(" .. (now - window), now - window, rate TTL,
-#       author field, thread field, stamp, band TTL.
-# Returns the rate counts, then each band's HGETALL (flat field/value lists).
-_RECORD = """
-local rates = tonumber(ARGV[1])
-local out = {}
-for i = 1, rates do
-  redis.call('ZADD', KEYS[i], 'NX', ARGV[3], ARGV[2])
-  redis.call('ZREMRANGEBYSCORE', KEYS[i], '-inf', ARGV[4])
-  out[#out + 1] = redis.call('ZCOUNT', KEYS[i], ARGV[5], '+inf')
-  redis.call('EXPIRE', KEYS[i], ARGV[6])
-end
-for i = rates + 1, #KEYS do
-  redis.call('HSET', KEYS[i], ARGV[7], ARGV[9], ARGV[8], ARGV[9])
-  out[#out + 1] = redis.call('HGETALL', KEYS[i])
-  redis.call('EXPIRE', KEYS[i], ARGV[10])
-end
-return out
-"""
 
 
 def _pairs(flat: Any) -> dict[Any, Any]:
@@ -265,7 +243,7 @@ async def history_signals_many(
     for the whole batch (a comment sees the ones before it, as if recorded one by one)."""
     if not comments:
         return []
-    script = redis.register_script(_RECORD)
+    script = RECORD_HISTORY.on(redis)
     linked = sorted({c.site for c in comments if link_domains(c)})
     async with redis.pipeline(transaction=False) as pipe:
         for site in linked:  # whether each site reads the spam-domain network: its rules, same trip

@@ -21,33 +21,10 @@ from service.core import reputation
 from service.core.models import CommentFields, CommentRecord, new_comment_id
 from service.core.privacy import author_hash
 from service.core.queue import EnqueueRequest
+from service.core.scripts import RELABEL
 from service.core.store import audit_entry
 from service.core.validation import validate_comment
 from service.http.common import ENQUEUER, IDS, KEYRING, KEYS, REDIS, REQUEST_ID, SETTINGS, STORE, WAITER
-
-# A caller's label on a decided (or still pending) comment: its status becomes the label's, whatever it
-# was, with a moderator audit entry; a change of status is published and sent to webhooks like a
-# moderator's decision. KEYS: comment, held, audit, published index, rejected index, webhook stream.
-# ARGV: id, to-status, actor, now, audit entry, channel, now (us), retention seconds.
-_RELABEL = """
-local status = redis.call('HGET', KEYS[1], 'status')
-if not status then return 'missing' end
-redis.call('HSET', KEYS[1], 'status', ARGV[2], 'decided_by', ARGV[3], 'decided_at', ARGV[4])
-redis.call('ZREM', KEYS[2], ARGV[1])
-redis.call('ZREM', KEYS[4], ARGV[1])
-redis.call('ZREM', KEYS[5], ARGV[1])
-redis.call('ZADD', ARGV[2] == 'published' and KEYS[4] or KEYS[5], ARGV[7], ARGV[1])
-redis.call('RPUSH', KEYS[3], ARGV[5])
-if tonumber(ARGV[8]) > 0 then
-  redis.call('EXPIRE', KEYS[1], ARGV[8])
-  redis.call('EXPIRE', KEYS[3], ARGV[8])
-end
-if status ~= ARGV[2] then
-  redis.call('PUBLISH', ARGV[6], ARGV[1])
-  redis.call('XADD', KEYS[6], 'MAXLEN', '~', 1000000, '*', 'id', ARGV[1], 'status', ARGV[2])
-end
-return status
-"""
 
 
 class RateLimited(Exception):
@@ -142,7 +119,7 @@ async def label(app: web.Application, comment_id: str, who: str, approve: bool, 
     to_status = "published" if approve else "rejected"
     now = time.time()
     actor = f"moderator:{who}"
-    script = app[REDIS].register_script(_RELABEL)
+    script = RELABEL.on(app[REDIS])
     entry = audit_entry(actor, "approve" if approve else "reject", "feedback", to_status, note)
     before = str(
         await script(
