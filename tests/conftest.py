@@ -52,7 +52,7 @@ async def client(settings: Settings) -> AsyncIterator[TestClient]:  # type: igno
         yield test_client
 
 
-pytest_plugins = ["tests.kits.faultkit", "tests.kits.workerkit"]
+pytest_plugins = ["tests.kits.faultkit", "tests.kits.procs", "tests.kits.workerkit"]
 
 SUITE_LOG = "suite-logs.jsonl"
 
