@@ -276,10 +276,15 @@ def form_to_payload(pairs: list[tuple[str, str]]) -> tuple[dict[str, Any], dict[
         payload[field], names[field] = value, raw_name
     if payload.get("parent_id", "").strip() == "0":
         del payload["parent_id"]
-    url = payload.get("author_url")
-    if isinstance(url, str) and url.strip() and not _SCHEME.match(url.strip()):
-        payload["author_url"] = "http://" + url.strip().removeprefix("//")
+    if isinstance(url := payload.get("author_url"), str):
+        payload["author_url"] = with_scheme(url)
     return payload, names
+
+
+def with_scheme(url: str) -> str:
+    """A URL as a form or Akismet client sends it: ``www.example.org`` is ``http://www.example.org``."""
+    url = url.strip()
+    return url if not url or _SCHEME.match(url) else "http://" + url.removeprefix("//")
 
 
 class _Twice:

@@ -5,8 +5,9 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from service.http.protocols import perspective
+from service.http.protocols import akismet, perspective
 
 
 def add_routes(app: web.Application) -> None:
     perspective.add_routes(app)
+    akismet.add_routes(app)
