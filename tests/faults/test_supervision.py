@@ -33,8 +33,6 @@ from tests.kits.common import MOD_KEY, SITE_KEY
 
 pytestmark = pytest.mark.procs
 
-pytestmark = pytest.mark.procs
-
 DEADLINE_S = 180.0
 
 
