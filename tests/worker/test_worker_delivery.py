@@ -25,7 +25,6 @@ from service.core.keys import Keys
 from service.core.settings import Settings
 from tests.kits.common import mod_headers, site_headers
 from tests.kits.poison import POISON, PoisonPipeline
-from tests.kits.tiny_model import build_tiny_checkpoint
 from tests.kits.workerkit import (
     decide_counts,
     drain_worker,
@@ -38,18 +37,6 @@ from tests.kits.workerkit import (
 from workers.consumer import Worker
 from workers.scoring.pipeline import ScoringPipeline
 from workers.scoring.types import CommentText, Scores, Signal
-
-
-@pytest.fixture(scope="session")
-def tiny_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    folder = tmp_path_factory.mktemp("tiny-model")
-    build_tiny_checkpoint(folder)
-    return folder
-
-
-@pytest.fixture
-def wsettings(settings: Settings, tiny_model: Path) -> Settings:
-    return settings.with_(toxicity_model=str(tiny_model), batch_size=8)
 
 
 class ExplainFailsPipeline(ScoringPipeline):
