@@ -21,22 +21,9 @@ from redis.asyncio import Redis
 
 from service.core.keys import Keys
 from service.core.models import CommentFields, CommentRecord, Decision
+from service.core.scripts import LEASE_OUTBOX
 from service.core.settings import Settings
 from workers.stream import Entry, Outcome
-
-# KEYS[1]: a site's outbox, KEYS[2]: the set of sites with events. ARGV[1]: now (ms), ARGV[2]: the
-# lease's end (ms), ARGV[3]: at most this many, ARGV[4]: the site. Takes the events due now, moving
-# their next attempt to the lease's end (a sender that dies mid-attempt leaves them to another one
-# then); returns their ids. An empty outbox leaves the set of sites.
-_LEASE = """
-if redis.call('ZCARD', KEYS[1]) == 0 then
-  redis.call('SREM', KEYS[2], ARGV[4])
-  return {}
-end
-local ids = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', ARGV[1], 'LIMIT', 0, tonumber(ARGV[3]))
-for _, id in ipairs(ids) do redis.call('ZADD', KEYS[1], ARGV[2], id) end
-return ids
-"""
 
 Target = tuple[str, str]  # url, secret
 _RECORD_FIELDS = ("site", "comment", "created_at", "decision", "decided_by", "decided_at")
@@ -59,7 +46,7 @@ class Outbox:
         self.keys = keys
         self.settings = settings
         self.clock = clock
-        self._lease = redis.register_script(_LEASE)
+        self._lease = LEASE_OUTBOX.on(redis)
 
     def _ms(self, offset_s: float = 0.0) -> int:
         return int((self.clock() + offset_s) * 1000)

@@ -38,7 +38,12 @@ class Lua:
 
 # Intake: write a batch of accepted comments (record + stream entry), with idempotency and rate limits.
 ENQUEUE_BATCH = Lua.load("enqueue_batch")
+# The decision store: a worker's decision (fenced on pending) and a moderator's status change.
+DECIDE = Lua.load("decide")
+MODERATE = Lua.load("moderate")
 # Spam history: one comment's rate and near-duplicate writes and reads.
 RECORD_HISTORY = Lua.load("record_history")
 # Protocol feedback: a caller's label becomes the comment's status, as a moderator decision.
 RELABEL = Lua.load("relabel")
+# Webhooks: lease a site's due events from its outbox.
+LEASE_OUTBOX = Lua.load("lease_outbox")

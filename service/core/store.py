@@ -1,6 +1,6 @@
 """The decision store: comment records, verdicts, the held queue and the audit trail, all in Redis.
 
-State changes are Lua scripts so each one is atomic and fenced:
+State changes are Lua scripts (service/core/lua/decide.lua and moderate.lua), each atomic and fenced:
 * a worker's decision is written only while the comment is ``pending`` (a late or repeated write
   from a stale worker is a no-op, and a moderator's decision is never overwritten by a worker);
 * a moderator's change needs the comment in the change's ``from`` status (``held`` to approve or
@@ -19,53 +19,7 @@ from redis.asyncio import Redis
 
 from service.core.keys import Keys
 from service.core.models import CommentRecord, Decision
-
-_DECIDE = """
-local status = redis.call('HGET', KEYS[1], 'status')
-if not status then return 'missing' end
-if status ~= 'pending' then return status end
-redis.call('HSET', KEYS[1], 'status', ARGV[3], 'decision', ARGV[2], 'decided_at', ARGV[4],
-           'decided_by', 'auto')
-redis.call('HDEL', KEYS[3], ARGV[1])
-redis.call('RPUSH', KEYS[4], ARGV[6])
-if ARGV[3] == 'held' then
-  redis.call('ZADD', KEYS[2], ARGV[5], ARGV[1])
-else
-  redis.call('ZADD', KEYS[5], ARGV[8], ARGV[1])
-  if tonumber(ARGV[9]) > 0 then
-    redis.call('EXPIRE', KEYS[1], ARGV[9])
-    redis.call('EXPIRE', KEYS[4], ARGV[9])
-  end
-end
-redis.call('PUBLISH', ARGV[7], ARGV[1])
-local seq = redis.call('HINCRBY', KEYS[1], 'event_seq', 1)
-local event = redis.call('XADD', KEYS[6], 'MAXLEN', '~', 1000000, '*', 'id', ARGV[1], 'status', ARGV[3],
-                         'seq', seq, 'decision', ARGV[2], 'decided_by', 'auto', 'decided_at', ARGV[4])
-redis.call('ZADD', KEYS[7], seq, event)
-return 'ok'
-"""
-
-_MODERATE = """
-local status = redis.call('HGET', KEYS[1], 'status')
-if not status then return 'missing' end
-if status ~= ARGV[9] then return status end
-redis.call('HSET', KEYS[1], 'status', ARGV[2], 'decided_by', ARGV[3], 'decided_at', ARGV[4])
-redis.call('ZREM', KEYS[2], ARGV[1])
-redis.call('ZADD', KEYS[4], ARGV[7], ARGV[1])
-redis.call('RPUSH', KEYS[3], ARGV[5])
-if tonumber(ARGV[8]) > 0 then
-  redis.call('EXPIRE', KEYS[1], ARGV[8])
-  redis.call('EXPIRE', KEYS[3], ARGV[8])
-end
-redis.call('PUBLISH', ARGV[6], ARGV[1])
-local seq = redis.call('HINCRBY', KEYS[1], 'event_seq', 1)
-local event = redis.call('XADD', KEYS[5], 'MAXLEN', '~', 1000000, '*', 'id', ARGV[1], 'status', ARGV[2],
-                         'seq', seq, 'decision', redis.call('HGET', KEYS[1], 'decision') or '',
-                         'decided_by', ARGV[3], 'decided_at', ARGV[4])
-redis.call('ZADD', KEYS[7], seq, event)
-redis.call('XADD', KEYS[6], 'MAXLEN', '~', 100000, '*', 'id', ARGV[1], 'entry', ARGV[5])
-return 'ok'
-"""
+from service.core.scripts import DECIDE, MODERATE
 
 
 class Conflict(Exception):
@@ -108,8 +62,8 @@ class DecisionStore:
         self._redis = redis
         self._keys = keys
         self._retention_s = retention_s
-        self._decide = redis.register_script(_DECIDE)
-        self._moderate = redis.register_script(_MODERATE)
+        self._decide = DECIDE.on(redis)
+        self._moderate = MODERATE.on(redis)
 
     async def get(self, comment_id: str) -> CommentRecord | None:
         data = await self._redis.hgetall(self._keys.comment(comment_id))

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import itertools
 from importlib import resources
+from pathlib import Path
 
 import redis.asyncio as aioredis
 
@@ -39,3 +40,15 @@ async def test_every_script_loads_into_redis_under_its_registered_sha(redis_serv
             assert await client.script_load(lua.source) == lua.on(client).sha
     finally:
         await client.aclose()
+
+
+def test_no_python_module_holds_lua() -> None:
+    """Lua lives in service/core/lua only: a ``redis.call`` in a Python source is a script in a string."""
+    root = Path(__file__).resolve().parents[2]
+    found = [
+        str(path.relative_to(root))
+        for package in ("service", "workers")
+        for path in sorted((root / package).rglob("*.py"))
+        if "redis.call(" in path.read_text(encoding="utf-8")
+    ]
+    assert not found, "Lua in Python strings (move it to service/core/lua/<name>.lua):\n" + "\n".join(found)
