@@ -9,6 +9,7 @@ from __future__ import annotations
 import functools
 import ipaddress
 import re
+import unicodedata
 from collections.abc import Callable, Mapping
 from typing import Any
 from urllib.parse import urlsplit
@@ -91,9 +92,21 @@ def _check_string(value: Any) -> str | None:
 
 
 def _validate_name(value: Any) -> tuple[str | None, str | None]:
-    if type(value) is str and 0 < len(name := value.strip()) <= NAME_MAX and name.isprintable():
+    name = value.strip() if type(value) is str else ""
+    if 0 < len(name) <= NAME_MAX and name.isprintable() and (name.isascii() or not _looks_blank(name)):
         return name, None
     return _checked_name(value)
+
+
+# Printable characters that show as nothing: Hangul fillers, the blank Braille pattern, the combining
+# grapheme joiner. A name with one, or of combining marks alone, would show as blank or as another's.
+_BLANK_LOOKING = re.compile("[\u115f\u1160\u3164\uffa0\u2800\u034f]")
+
+
+def _looks_blank(name: str) -> bool:
+    if _BLANK_LOOKING.search(name) is not None:
+        return True
+    return all(unicodedata.category(char)[0] in "MZ" for char in name)
 
 
 def _checked_name(value: Any) -> tuple[str | None, str | None]:
@@ -107,6 +120,10 @@ def _checked_name(value: Any) -> tuple[str | None, str | None]:
         return None, f"must be at most {NAME_MAX} characters"
     if _has_control(name):
         return None, "must not contain control characters"
+    if not name.isprintable():  # format (U+061C, tags U+E0000...), line/paragraph separators, private use
+        return None, "must not contain invisible formatting or separator characters"
+    if _looks_blank(name):
+        return None, "must show a visible character (no blank fillers, not combining marks alone)"
     return name, None
 
 

@@ -6,12 +6,14 @@ import asyncio
 import json
 import re
 from pathlib import Path
+from typing import Any
 from urllib.request import urlopen
 
 import pytest
 import yaml
 
 from service.core.settings import Settings, SettingsError
+from tests.kits.common import site_headers
 from tests.kits.faultkit import spawn_api
 
 REPO = Path(__file__).resolve().parents[2]
@@ -95,3 +97,32 @@ async def test_parser_errors_do_not_log_header_values(settings: Settings, tmp_pa
     assert all(e["error"] == "BadHttpMessage" and e["status"] == 400 for e in parse_errors)
     assert SECRET_IN_HEADER.decode() not in text and EMAIL_IN_HEADER.decode() not in text
     assert "Traceback" not in text
+
+
+# --- names that show as nothing or reorder text -----------------------------------------------------
+@pytest.mark.parametrize(
+    "name",
+    [
+        "Ada\u061cLovelace",  # Arabic letter mark (bidi)
+        "Ada\U000e0041\U000e0042",  # tag characters
+        "\U000e0001\U000e0041",
+        "Ada\u2028Lovelace",  # line separator
+        "\u3164",  # Hangul filler, alone
+        "Ada\u3164",
+        "\u2800\u2800",  # blank Braille pattern
+        "\u0301\u0302\u0303",  # combining marks alone
+        "\u0301 \u0302",
+    ],
+)
+async def test_invisible_or_reordering_names_are_a_422_naming_name(client: Any, name: str) -> None:
+    payload = {"name": name, "email": "ada@example.org", "body": "A fine article."}
+    resp = await client.post("/v1/comments", json=payload, headers=site_headers())
+    assert resp.status == 422
+    assert list((await resp.json())["fields"]) == ["name"]
+
+
+@pytest.mark.parametrize("name", ["Zoë Łukasiewicz", "José\u0301", "李小龍", "محمد", "Ada 🧪"])
+async def test_ordinary_names_in_any_script_are_still_accepted(client: Any, name: str) -> None:
+    payload = {"name": name, "email": "ada@example.org", "body": "A fine article."}
+    resp = await client.post("/v1/comments", json=payload, headers=site_headers())
+    assert resp.status == 202, await resp.text()

@@ -2,8 +2,9 @@
 concurrent posting, and a TCP proxy that can delay, stall or refuse Redis traffic.
 
 Every fault test reports its counts with the ``figures`` fixture: one ``FAULT name: k=v ...`` line on
-stdout, and ``<basetemp>/fault-figures/<name>.json`` for the README. Test modules import the
-fixtures by their function names (``figures_fixture``, ``fault_model_fixture``, ``fsettings_fixture``).
+stdout, and ``<basetemp>/fault-figures/<name>.json`` for the README. ``figures`` reaches every test
+through ``pytest_plugins`` in tests/conftest.py; the fault tests' model and worker settings
+(``fault_model``, ``fsettings``) are in tests/faults/conftest.py.
 """
 
 from __future__ import annotations
@@ -375,23 +376,6 @@ class InProcessWorker:
 
 
 # --- the tiny real model ------------------------------------------------------------------------
-@pytest.fixture(scope="session", name="fault_model")
-def fault_model_fixture(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """The tiny real Detoxify-format checkpoint, built once per session (shared by every module)."""
-    from tests.kits.tiny_model import build_tiny_checkpoint
-
-    folder = tmp_path_factory.getbasetemp() / "fault-tiny-model"
-    if not (folder / "checkpoint.ckpt").exists():
-        build_tiny_checkpoint(folder)
-    return folder
-
-
-@pytest.fixture(name="fsettings")
-def fsettings_fixture(settings: Settings, fault_model: Path) -> Settings:
-    """Worker-ready settings: tiny model, batches of 8, claim after 1.5 s idle."""
-    return settings.with_(toxicity_model=str(fault_model), batch_size=8, claim_idle_ms=1500)
-
-
 async def freeze_holding(
     pid: int,
     url: str,
