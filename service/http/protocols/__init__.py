@@ -5,9 +5,10 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from service.http.protocols import akismet, perspective
+from service.http.protocols import akismet, coral, perspective
 
 
 def add_routes(app: web.Application) -> None:
     perspective.add_routes(app)
     akismet.add_routes(app)
+    coral.add_routes(app)
