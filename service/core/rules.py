@@ -130,6 +130,11 @@ def parse_rules(payload: Any) -> SiteRules | dict[str, str]:
     known = {"banned", "suspect", "max_links", "thresholds", "premoderate_threads", "share_spam_domains",
              "trust_margin"}  # fmt: skip
     errors: dict[str, str] = {k: "unknown field" for k in payload if k not in known}
+    # 990 levels made json.dumps and the checks below recurse out (a 500): named, checked no further.
+    deep = {k: f"nested more than {RULES_DEPTH_MAX} levels deep" for k in known & payload.keys()
+            if _too_deep(payload[k])}  # fmt: skip
+    if deep:
+        return {**errors, **deep}
     max_links = payload.get("max_links")
     if max_links is not None and (
         not isinstance(max_links, int) or isinstance(max_links, bool) or max_links < 0
@@ -156,6 +161,22 @@ def parse_rules(payload: Any) -> SiteRules | dict[str, str]:
         if not _encodable(payload[key]):
             errors[key] = "contains invalid unicode (lone surrogate)"
     return errors or rules
+
+
+RULES_DEPTH_MAX = 4  # the deepest valid rules value, a list of objects (banned), is 2 levels
+
+
+def _too_deep(value: Any) -> bool:
+    """Lists and objects nested more than ``RULES_DEPTH_MAX`` levels (walked without recursion)."""
+    stack: list[tuple[Any, int]] = [(value, 1)]
+    while stack:
+        item, depth = stack.pop()
+        if isinstance(item, dict | list):
+            if depth > RULES_DEPTH_MAX:
+                return True
+            children = item.values() if isinstance(item, dict) else item
+            stack.extend((child, depth + 1) for child in children)
+    return False
 
 
 def _encodable(value: Any) -> bool:

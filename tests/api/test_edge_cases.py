@@ -13,7 +13,7 @@ import pytest
 import yaml
 
 from service.core.settings import Settings, SettingsError
-from tests.kits.common import site_headers
+from tests.kits.common import mod_headers, site_headers
 from tests.kits.faultkit import spawn_api
 
 REPO = Path(__file__).resolve().parents[2]
@@ -126,3 +126,16 @@ async def test_ordinary_names_in_any_script_are_still_accepted(client: Any, name
     payload = {"name": name, "email": "ada@example.org", "body": "A fine article."}
     resp = await client.post("/v1/comments", json=payload, headers=site_headers())
     assert resp.status == 202, await resp.text()
+
+
+# --- rules nested deep ------------------------------------------------------------------------------
+@pytest.mark.parametrize("key", ["suspect", "banned", "thresholds", "premoderate_threads", "max_links"])
+async def test_rules_nested_990_deep_are_a_422_naming_the_field(client: Any, key: str) -> None:
+    deep = "[" * 990 + "]" * 990
+    resp = await client.put(
+        "/v1/moderation/rules/site-a",
+        data=f'{{"{key}": {deep}, "bogus": 1}}',
+        headers={**mod_headers(), "Content-Type": "application/json"},
+    )
+    assert resp.status == 422
+    assert set((await resp.json())["fields"]) == {key, "bogus"}
