@@ -26,7 +26,7 @@ from service.core.settings import Settings
 from workers.stream import Entry, Outcome
 
 Target = tuple[str, str]  # url, secret
-_RECORD_FIELDS = ("site", "comment", "created_at", "decision", "decided_by", "decided_at")
+_RECORD_FIELDS = ("comment", "created_at", "decision", "decided_by", "decided_at")
 
 
 @dataclass(frozen=True, slots=True)
@@ -74,17 +74,13 @@ class Outbox:
         """Move a batch of stream entries into their sites' outboxes, acknowledging them in the same
         transaction; events with nothing to send (the comment is gone, its site has no webhook) are
         finished there. Routing twice is harmless: the event and its place are written once."""
-        pipe = self.redis.pipeline(transaction=False)
-        for _, fields in entries:
-            pipe.hmget(self.keys.comment(fields.get("id", "")), *_RECORD_FIELDS)
-        rows = [dict(zip(_RECORD_FIELDS, row, strict=True)) for row in await pipe.execute()]
-        targets = await self.targets({row["site"] for row in rows if row["site"]})
+        stored = await self._stored(entries)
         now_ms = self._ms()
         finished: list[str] = []
         tx = self.redis.pipeline(transaction=True)
-        for (mid, fields), row in zip(entries, rows, strict=True):
-            comment_id, site = fields.get("id", ""), row["site"]
-            if not site or not row["comment"] or targets.get(site) is None:
+        for (mid, fields), row in zip(entries, stored, strict=True):
+            comment_id, site = fields.get("id", ""), row.get("site")
+            if row.get("comment") is None or not site:
                 tx.zrem(self.keys.webhook_order(comment_id), mid)
                 finished.append(comment_id)
                 continue
@@ -97,9 +93,26 @@ class Outbox:
         tx.xack(self.keys.webhook_stream, self.keys.webhook_group, *ids)
         tx.xdel(self.keys.webhook_stream, *ids)
         await tx.execute()
-        for comment_id in finished:
-            await self._promote_next(comment_id)
+        await self._promote_all(finished)
         return Outcome()
+
+    async def _stored(self, entries: list[Entry]) -> list[dict[str, str | None]]:
+        """Each event's comment as stored, read only for sites with a webhook (an install without any
+        reads one field per event); ``comment`` is None when there is nothing to send."""
+        pipe = self.redis.pipeline(transaction=False)
+        for _, fields in entries:
+            pipe.hget(self.keys.comment(fields.get("id", "")), "site")
+        sites: list[str | None] = await pipe.execute()
+        targets = await self.targets({site for site in sites if site})
+        wanted = [i for i, site in enumerate(sites) if site and targets.get(site) is not None]
+        rows: list[dict[str, str | None]] = [{"site": site, "comment": None} for site in sites]
+        if wanted:
+            pipe = self.redis.pipeline(transaction=False)
+            for i in wanted:
+                pipe.hmget(self.keys.comment(entries[i][1].get("id", "")), *_RECORD_FIELDS)
+            for i, values in zip(wanted, await pipe.execute(), strict=True):
+                rows[i] = {**dict(zip(_RECORD_FIELDS, values, strict=True)), "site": sites[i]}
+        return rows
 
     # --- delivery side -----------------------------------------------------------------------------
     async def sites(self) -> list[str]:
@@ -149,14 +162,24 @@ class Outbox:
         await tx.execute()
         await self._promote_next(event.comment_id, event.site)
 
-    async def _promote_next(self, comment_id: str, site: str | None = None) -> None:
+    async def _promote_next(self, comment_id: str, site: str) -> None:
         following = await self.redis.zrange(self.keys.webhook_order(comment_id), 0, 0)
-        if not following:
-            return
-        if site is None:
-            site = await self.redis.hget(self.keys.comment(comment_id), "site")
-        if site:  # XX: only an event already routed (a later one is due at once when routed)
+        if following:  # XX: only an event already routed (a later one is due at once when routed)
             await self.redis.zadd(self.keys.webhook_due(site), {following[0]: self._ms()}, xx=True)
+
+    async def _promote_all(self, comment_ids: list[str]) -> None:
+        """``_promote_next`` for a batch of comments whose event was finished at routing (one round
+        trip when none has another event waiting, the usual case)."""
+        if not comment_ids:
+            return
+        pipe = self.redis.pipeline(transaction=False)
+        for comment_id in comment_ids:
+            pipe.zrange(self.keys.webhook_order(comment_id), 0, 0)
+        waiting = [cid for cid, first in zip(comment_ids, await pipe.execute(), strict=True) if first]
+        for comment_id in waiting:
+            site = await self.redis.hget(self.keys.comment(comment_id), "site")
+            if site:
+                await self._promote_next(comment_id, site)
 
     async def first_attempt_at(self, event_id: str) -> tuple[int, float | None]:
         """How many attempts were recorded for the event, and when the first was made."""
