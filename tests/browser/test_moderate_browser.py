@@ -1,26 +1,21 @@
 """The moderators' page in a real browser: headless Chromium (Debian's) driven by Playwright.
 
-The app runs on a real port against the suite's redis-server. Every test also proves the page broke
-no rule of its own CSP, opened no dialog, and talked to no origin but its own.
+The app runs on a real port against the suite's redis-server (fixtures in tests/browser/conftest.py).
+Every test also proves the page broke no rule of its own CSP, opened no dialog, and talked to no origin
+but its own.
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import aiohttp
 import pytest
-from aiohttp import web
 
-from service.core.redis_server import free_port
-from service.core.settings import Settings
-from service.http.app import create_app
-from tests.kits.common import MOD_KEY, OTHER_SITE_KEY, SITE_KEY, mod_headers, site_headers
-from tests.kits.held import SPAM, TOXIC, make_held
+from tests.kits.common import MOD_KEY, OTHER_SITE_KEY, mod_headers
+from tests.kits.held import SPAM, TOXIC
+from tests.kits.live import Live
 
 pytestmark = pytest.mark.procs
 
@@ -31,89 +26,9 @@ if not CHROMIUM.exists():
     )
 
 # Imported only where the browser exists; with the browser but without the package this fails loudly.
-from playwright.async_api import Browser, Page, async_playwright, expect  # noqa: E402
+from playwright.async_api import Page, expect  # noqa: E402
 
-CHROMIUM_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
 UNDO_MS = 5000
-
-
-@dataclass
-class Live:
-    """The app on a real port, a way to post comments to it, and what the browser did."""
-
-    base: str
-    settings: Settings
-    http: aiohttp.ClientSession
-    requests: list[str] = field(default_factory=list)
-    dialogs: list[str] = field(default_factory=list)
-    console_errors: list[str] = field(default_factory=list)
-
-    async def post(self, payload: dict[str, Any], key: str = SITE_KEY) -> str:
-        resp = await self.http.post(f"{self.base}/v1/comments", json=payload, headers=site_headers(key))
-        assert resp.status == 202, await resp.text()
-        return str((await resp.json())["id"])
-
-    async def held(self, key: str = SITE_KEY, **kwargs: Any) -> str:
-        return await make_held(self.settings, lambda payload: self.post(payload, key), **kwargs)
-
-    async def comment(self, comment_id: str) -> dict[str, Any]:
-        url = f"{self.base}/v1/moderation/comments/{comment_id}"
-        resp = await self.http.get(url, headers=mod_headers())
-        return dict(await resp.json())
-
-    async def status(self, comment_id: str) -> str:
-        return str((await self.comment(comment_id))["status"])
-
-    def decisions_sent(self) -> int:
-        return sum(1 for url in self.requests if url.endswith("/v1/moderation/decisions"))
-
-
-@pytest.fixture
-async def live(settings: Settings) -> AsyncIterator[Live]:
-    settings = settings.with_(thresholds={"toxicity": 0.5, "insult": 0.7, "spam": 0.8})
-    runner = web.AppRunner(create_app(settings))
-    await runner.setup()
-    port = free_port()
-    await web.TCPSite(runner, "127.0.0.1", port).start()
-    async with aiohttp.ClientSession() as http:
-        yield Live(f"http://127.0.0.1:{port}", settings, http)
-    await runner.cleanup()
-
-
-@pytest.fixture
-async def browser() -> AsyncIterator[Browser]:
-    async with async_playwright() as pw:
-        chromium = await pw.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
-        yield chromium
-        await chromium.close()
-
-
-@pytest.fixture
-async def page(browser: Browser, live: Live) -> AsyncIterator[Page]:
-    context = await browser.new_context(viewport={"width": 1280, "height": 900})
-    tab = await context.new_page()
-    tab.on("request", lambda r: live.requests.append(r.url))
-
-    async def on_dialog(dialog: Any) -> None:
-        live.dialogs.append(dialog.message)
-        await dialog.dismiss()
-
-    tab.on("dialog", on_dialog)
-    tab.on("console", lambda m: live.console_errors.append(m.text) if m.type == "error" else None)
-    await tab.clock.install()  # the 5 s undo window runs on a fake clock the test moves forward
-    yield tab
-    await context.close()
-    assert live.dialogs == []
-    assert [u for u in live.requests if not u.startswith(live.base + "/")] == []
-    assert [e for e in live.console_errors if "Content Security Policy" in e] == []
 
 
 async def sign_in(page: Page, live: Live, cards: int | None = None) -> None:
