@@ -8,7 +8,7 @@ HOST ?= 127.0.0.1
 PORT ?= 8080
 DATA_DIR ?= ./var
 
-.PHONY: run test browser lint typecheck bench install clean
+.PHONY: run test test-fast browser lint typecheck bench install clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -27,6 +27,10 @@ run: $(STAMP)
 ## Lint, type-check and run the whole test suite against a real redis-server and headless Chromium.
 test: $(STAMP) browser lint typecheck
 	$(BIN)/python -m pytest -q
+
+## The fast loop while editing: the suite without the tests that start processes (no lint, no type check).
+test-fast: $(STAMP)
+	$(BIN)/python -m pytest -q -m "not procs"
 
 ## Debian's Chromium for the page's browser tests (Playwright drives it; it never downloads a browser).
 browser:
