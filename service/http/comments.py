@@ -115,6 +115,11 @@ async def post_comment(request: web.Request) -> web.Response:
             422, "idempotency_key_reused", "this Idempotency-Key was used with a different payload"
         )
     wait = _wait_seconds(request)
+    if not result.created and not wait:  # a retry after the decision gets the decided record, as GET
+        record = await app[STORE].get(result.comment_id)
+        if record is not None and record.status != "pending":
+            location = {"Location": f"/v1/comments/{result.comment_id}"}
+            return web.json_response(record.public(), status=200, headers=location)
     if not wait:  # the common case: the JSON of {"id": ..., "status": "pending"}, ids are plain hex
         return web.Response(
             body=b'{"id": "%s", "status": "pending"}' % result.comment_id.encode(),

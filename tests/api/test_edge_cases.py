@@ -10,9 +10,13 @@ from typing import Any
 from urllib.request import urlopen
 
 import pytest
+import redis.asyncio as aioredis
 import yaml
 
+from service.core.keys import Keys
+from service.core.models import Decision
 from service.core.settings import Settings, SettingsError
+from service.core.store import DecisionStore
 from tests.kits.common import mod_headers, site_headers
 from tests.kits.faultkit import spawn_api
 
@@ -139,3 +143,25 @@ async def test_rules_nested_990_deep_are_a_422_naming_the_field(client: Any, key
     )
     assert resp.status == 422
     assert set((await resp.json())["fields"]) == {key, "bogus"}
+
+
+# --- an idempotent retry after the decision ---------------------------------------------------------
+async def test_an_idempotent_retry_after_the_decision_answers_with_the_decided_record(
+    client: Any, settings: Settings
+) -> None:
+    payload = {"name": "Ada", "email": "ada@example.org", "body": "A fine article."}
+    headers = site_headers(**{"Idempotency-Key": "retry-after-decision"})
+    first = await client.post("/v1/comments", json=payload, headers=headers)
+    assert first.status == 202
+    comment_id = (await first.json())["id"]
+    redis = aioredis.Redis.from_url(settings.redis_url or "", decode_responses=True)
+    store = DecisionStore(redis, Keys(settings.stream_prefix))
+    record = await store.get(comment_id)
+    assert record is not None
+    await store.decide(comment_id, record.created_at, Decision(verdict="publish", scores={}, reasons=[]))
+    await redis.aclose()
+    retry = await client.post("/v1/comments", json=payload, headers=headers)
+    assert retry.status == 200
+    record = await retry.json()
+    assert (record["id"], record["status"]) == (comment_id, "published")
+    assert retry.headers["Location"] == f"/v1/comments/{comment_id}"
