@@ -8,6 +8,7 @@
 -- KEYS[4] the published index (Keys.by_status("published"), <prefix>:status:published)
 -- KEYS[5] the rejected index (Keys.by_status("rejected"), <prefix>:status:rejected)
 -- KEYS[6] the webhook stream (Keys.webhook_stream, <prefix>:stream:webhooks)
+-- KEYS[7] the comment's event order set (Keys.webhook_order, <prefix>:outbox:order:<id>)
 -- ARGV[1] comment id, ARGV[2] to-status, ARGV[3] actor, ARGV[4] now, ARGV[5] audit entry (JSON),
 -- ARGV[6] the decided channel, ARGV[7] now (microseconds), ARGV[8] retention (seconds; 0: keep)
 -- Returns the status it had, or 'missing'.
@@ -25,6 +26,10 @@ if tonumber(ARGV[8]) > 0 then
 end
 if status ~= ARGV[2] then
   redis.call('PUBLISH', ARGV[6], ARGV[1])
-  redis.call('XADD', KEYS[6], 'MAXLEN', '~', 1000000, '*', 'id', ARGV[1], 'status', ARGV[2])
+  local seq = redis.call('HINCRBY', KEYS[1], 'event_seq', 1)
+  local event = redis.call('XADD', KEYS[6], 'MAXLEN', '~', 1000000, '*', 'id', ARGV[1], 'status', ARGV[2],
+                           'seq', seq, 'decision', redis.call('HGET', KEYS[1], 'decision') or '',
+                           'decided_by', ARGV[3], 'decided_at', ARGV[4])
+  redis.call('ZADD', KEYS[7], seq, event)
 end
 return status

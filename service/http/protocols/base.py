@@ -130,6 +130,7 @@ async def label(app: web.Application, comment_id: str, who: str, approve: bool, 
                 keys.by_status("published"),
                 keys.by_status("rejected"),
                 keys.webhook_stream,
+                keys.webhook_order(comment_id),
             ],
             args=[
                 comment_id,
