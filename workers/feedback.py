@@ -135,10 +135,21 @@ def threshold_for_rate(values: list[float], rate: float) -> float | None:
     return round(min(1.0, ordered[allowed] + 1e-4), 4)
 
 
+MIN_LABELS = 50  # fewer moderator decisions than this: no suggested threshold, a warning instead
+
+
 def calibration_report(
-    labels: list[dict[str, Any]], scores: list[dict[str, float]], thresholds: dict[str, float], rate: float
+    labels: list[dict[str, Any]],
+    scores: list[dict[str, float]],
+    thresholds: dict[str, float],
+    rate: float,
+    min_labels: int = MIN_LABELS,
 ) -> list[dict[str, Any]]:
+    """Per score: precision and recall of its threshold against moderator decisions, and a suggested
+    threshold, withheld (``None``, with a ``warning``) while there are fewer than ``min_labels``."""
     rows = []
+    enough = len(labels) >= min_labels
+    warning = None if enough else f"only {len(labels)} moderator decisions, {min_labels} needed to suggest"
     for name, threshold in sorted(thresholds.items()):
         values = [s[name] for s in scores if name in s]
         precision, recall, positives = precision_recall(labels, name, threshold)
@@ -146,7 +157,8 @@ def calibration_report(
         rows.append({
             "score": name, "threshold": threshold, "labels": len(labels), "rejects": positives,
             "precision": precision, "recall": recall, "hold_rate_now": held_now,
-            "suggested_threshold": threshold_for_rate(values, rate), "target_hold_rate": rate,
+            "suggested_threshold": threshold_for_rate(values, rate) if enough else None,
+            "target_hold_rate": rate, "warning": warning,
         })  # fmt: skip
     return rows
 
@@ -184,7 +196,9 @@ def _cmd_calibrate(args: argparse.Namespace) -> int:
     settings = Settings.from_env(data_dir=args.data_dir)
     with _redis_url(settings) as url:
         labels, scores = asyncio.run(_all_scores(settings, url))
-    rows = calibration_report(labels, scores, settings.thresholds, args.target_hold_rate)
+    rows = calibration_report(labels, scores, settings.thresholds, args.target_hold_rate, args.min_labels)
+    if rows and rows[0]["warning"]:
+        print(f"warning: {rows[0]['warning']}: no threshold suggested", file=sys.stderr)
     if args.json:
         print(json.dumps(rows))
     else:
@@ -201,4 +215,7 @@ def register(sub: Any) -> None:
     calibrate.add_argument("--data-dir", type=Path)
     calibrate.add_argument("--target-hold-rate", type=float, default=0.05)
     calibrate.add_argument("--json", action="store_true")
+    calibrate.add_argument(
+        "--min-labels", type=int, default=MIN_LABELS, help="moderator decisions needed to suggest a threshold"
+    )
     calibrate.set_defaults(func=_cmd_calibrate)

@@ -73,14 +73,30 @@ async def test_calibrate_reports_precision_recall_and_a_suggested_threshold(
         cid = await _held(client, settings, f"comment {i}", tox)
         action = "reject" if tox > 0.8 else "approve"
         await client.post(f"/v1/moderation/comments/{cid}/{action}", headers=mod_headers())
-    proc = _cli("calibrate", "--json", "--target-hold-rate", "0.5", redis_url=settings.redis_url or "",
-                stream_prefix=settings.stream_prefix, thresholds={"toxicity": 0.8})  # fmt: skip
+    proc = _cli("calibrate", "--json", "--target-hold-rate", "0.5", "--min-labels", "4",
+                redis_url=settings.redis_url or "", stream_prefix=settings.stream_prefix,
+                thresholds={"toxicity": 0.8})  # fmt: skip
     assert proc.returncode == 0, proc.stderr
     rows = {row["score"]: row for row in json.loads(proc.stdout)}
     tox = rows["toxicity"]
     assert (tox["precision"], tox["recall"], tox["labels"]) == (1.0, 1.0, 4)
     assert tox["suggested_threshold"] == threshold_for_rate([0.55, 0.6, 0.9, 0.95], 0.5)
     assert 0.6 < tox["suggested_threshold"] <= 0.9
+
+
+async def test_calibrate_withholds_a_suggestion_from_too_few_labels_with_a_warning(
+    client: Any, settings: Settings
+) -> None:
+    for i, tox in enumerate([0.55, 0.6, 0.9, 0.95]):
+        cid = await _held(client, settings, f"comment {i}", tox)
+        await client.post(f"/v1/moderation/comments/{cid}/approve", headers=mod_headers())
+    url, prefix = settings.redis_url or "", settings.stream_prefix
+    proc = _cli("calibrate", "--json", redis_url=url, stream_prefix=prefix)
+    assert proc.returncode == 0, proc.stderr
+    rows = json.loads(proc.stdout)
+    assert rows and all(row["suggested_threshold"] is None for row in rows)
+    assert all(row["warning"] == "only 4 moderator decisions, 50 needed to suggest" for row in rows)
+    assert "warning: only 4 moderator decisions" in proc.stderr
 
 
 def test_threshold_for_rate_holds_at_most_the_target_share() -> None:
