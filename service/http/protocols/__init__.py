@@ -5,10 +5,11 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from service.http.protocols import akismet, coral, perspective
+from service.http.protocols import akismet, coral, perspective, sitefeed
 
 
 def add_routes(app: web.Application) -> None:
     perspective.add_routes(app)
     akismet.add_routes(app)
     coral.add_routes(app)
+    sitefeed.add_routes(app)

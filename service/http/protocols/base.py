@@ -98,14 +98,16 @@ async def wait_decided(app: web.Application, comment_id: str, wait: float) -> Co
             waiter.unregister(comment_id, future)
 
 
-async def forget(app: web.Application, submitted: Submitted, site: str) -> None:
-    """Remove a transient comment (Perspective's ``doNotStore``, ``POST /v1/score``): its record and
-    text, audit trail, index entries and its one-off author's count. A worker that has not scored it
-    yet finds no record and acknowledges the entry without a decision."""
+async def forget(app: web.Application, submitted: Submitted, site: str, own_author: bool = False) -> None:
+    """Remove a transient comment (Perspective's ``doNotStore``, Akismet's ``is_test``, ``POST
+    /v1/score``): its record and text, audit trail and index entries, and a one-off placeholder author's
+    key (never a real author's: ``own_author``). A worker that has not scored it yet finds no record and
+    acknowledges the entry without a decision."""
     keys, cid = app[KEYS], submitted.comment_id
-    author = author_hash(submitted.fields.email, app[SETTINGS].hash_secret)
     pipe = app[REDIS].pipeline(transaction=True)
-    pipe.delete(keys.comment(cid), keys.audit(cid), keys.author(site, author))
+    pipe.delete(keys.comment(cid), keys.audit(cid))
+    if not own_author:
+        pipe.delete(keys.author(site, author_hash(submitted.fields.email, app[SETTINGS].hash_secret)))
     pipe.zrem(keys.held, cid)
     for status in ("published", "rejected"):
         pipe.zrem(keys.by_status(status), cid)
