@@ -33,6 +33,7 @@ from service.core.settings import Settings
 from service.core.store import DecisionStore
 from workers.deadletter import DeadLetters
 from workers.policy import AuthorPolicy, Verdict, author_policy, decide
+from workers.scoring.config import HistoryConfig
 from workers.scoring.history import history_signals_many, remember_spam_domains
 from workers.scoring.pipeline import ScoringPipeline
 from workers.scoring.spam import find_links
@@ -177,7 +178,8 @@ class ScoringHandler:
         """Record the batch in the spam history and read its signals back (one pipeline)."""
         if not texts:
             return []
-        return await history_signals_many(self.redis, self.keys, texts, self.settings, time.time())
+        config = HistoryConfig.from_settings(self.settings)
+        return await history_signals_many(self.redis, self.keys, texts, config, time.time())
 
     async def _score(
         self, work: list[Work], texts: list[CommentText], history: list[list[Signal]]

@@ -35,7 +35,7 @@ from service.core.keys import Keys
 from service.core.logs import get_logger
 from service.core.settings import Settings
 from service.core.webhook_urls import UrlRefused, check_url, is_public_address
-from workers.stream import StreamConsumer, StreamSpec
+from workers.stream import Entry, Outcome, StreamConsumer, StreamSpec
 from workers.stream_outbox import Event, Outbox
 
 log = get_logger("commentmod.webhooks")
@@ -44,7 +44,7 @@ MAX_BACKOFF_S = 300.0
 ATTEMPTS_KEPT = 50
 PER_SITE = 4  # requests in flight per site and sender process
 ORDER_WAIT_S = 30.0  # an event waiting for an earlier one of its comment looks again this late at most
-POLL_S = 0.25  # how often a sender looks for due events
+POLL_S = 0.25  # how often a sender looks for due events, besides when an attempt ends or events arrive
 
 
 def sign(secret: str, timestamp: int, body: bytes) -> str:
@@ -114,8 +114,9 @@ class WebhookSender:
             keys.webhook_stream, keys.webhook_group, batch_size=256, block_ms=min(settings.block_ms, 500),
             claim_idle_ms=settings.claim_idle_ms, max_deliveries=1_000_000,
         )  # fmt: skip
-        self.consumer = StreamConsumer(redis, spec, name, self.outbox.route)
+        self.consumer = StreamConsumer(redis, spec, name, self._route)
         self._inflight: dict[str, set[asyncio.Task[None]]] = {}
+        self._wake = asyncio.Event()  # an attempt ended or events arrived: look for due events now
 
     @property
     def in_flight(self) -> int:
@@ -143,7 +144,8 @@ class WebhookSender:
                     except Exception as exc:
                         log.warning("webhook_step_failed", error=type(exc).__name__)
                     with contextlib.suppress(TimeoutError):
-                        await asyncio.wait_for(stop.wait(), POLL_S)
+                        await asyncio.wait_for(self._wake.wait(), POLL_S)
+                    self._wake.clear()
             finally:
                 await asyncio.gather(router, *self._tasks(), return_exceptions=True)
 
@@ -158,6 +160,11 @@ class WebhookSender:
                 await asyncio.gather(*started, return_exceptions=True)
                 attempts += len(started)
         return attempts
+
+    async def _route(self, entries: list[Entry]) -> Outcome:
+        outcome = await self.outbox.route(entries)
+        self._wake.set()
+        return outcome
 
     def _tasks(self) -> list[asyncio.Task[None]]:
         return [task for tasks in self._inflight.values() for task in tasks]
@@ -174,6 +181,7 @@ class WebhookSender:
                 task = asyncio.create_task(self._deliver(session, site, event_id))
                 tasks.add(task)
                 task.add_done_callback(tasks.discard)
+                task.add_done_callback(lambda _: self._wake.set())
                 started.append(task)
         return started
 

@@ -16,6 +16,7 @@ from service.core.keys import Keys
 from service.core.privacy import history_hash
 from service.core.settings import Settings
 from tests.kits.linear import LINEAR_BOUND, agrowth, fifth
+from workers.scoring.config import HistoryConfig
 from workers.scoring.history import (
     history_signals,
     history_signals_many,
@@ -29,7 +30,8 @@ BODY = (
     "Earn five thousand dollars a week from home with this one simple trick that banks hate, "
     "details on my profile page"
 )
-SETTINGS = Settings(spam_rate_window_s=60, spam_rate_limit=5, duplicate_window_s=3600)
+BASE = Settings(spam_rate_window_s=60, spam_rate_limit=5, duplicate_window_s=3600)
+SETTINGS = HistoryConfig.from_settings(BASE)
 NOW = 1_800_000_000.0
 
 
@@ -206,7 +208,7 @@ async def test_adversarial_body_takes_linear_time(r: Hist) -> None:
 async def test_with_a_hash_key_no_unkeyed_pseudonym_is_stored(r: Hist) -> None:
     """With ``COMMENTMOD_HASH_KEY`` set, the email and IP are stored only as HMACs under it, so a copy of
     Redis cannot be matched against the unkeyed hashes of a list of known addresses."""
-    keyed = SETTINGS.with_(hash_key="a-long-random-secret")
+    keyed = HistoryConfig.from_settings(BASE.with_(hash_key="a-long-random-secret"))
     c = comment("k3", email="Known.Person@example.com", ip="198.51.100.7", name="Known")
     assert await history_signals(r.redis, r.keys, c, keyed, NOW) is not None
     dump = b""

@@ -19,8 +19,10 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
+from service.core.settings import Settings
 from workers.evaluation.datasets import EvalSet, toxicity_sets
 from workers.evaluation.report import Table, format_table, score_row
+from workers.scoring.config import ToxicityConfig
 
 NEWS_PREVALENCE = 0.076  # UCC's unhealthy share, close to real news-site prevalence
 ScoreFn = Callable[[Sequence[str]], list[float]]
@@ -46,10 +48,10 @@ class CachedScorer:
         return [self.cache[t] for t in texts], self.speed.get(key, float("nan"))
 
 
-def toxicity_fn(settings: Any) -> ScoreFn:
+def toxicity_fn(config: ToxicityConfig) -> ScoreFn:
     from workers.scoring.toxicity import ToxicityScorer
 
-    scorer = ToxicityScorer.from_settings(settings)
+    scorer = ToxicityScorer.from_config(config)
     return lambda texts: [s["toxicity"] for s in scorer.score(list(texts))]
 
 
@@ -79,13 +81,12 @@ def toxicity_table(s: EvalSet, scorers: Sequence[CachedScorer], threshold: float
     return t
 
 
-def _scorers(settings: Any, args: argparse.Namespace) -> list[CachedScorer]:
+def _scorers(settings: Settings, args: argparse.Namespace) -> list[CachedScorer]:
     out = []
     if not args.no_toxicity:
         try:
-            out.append(
-                CachedScorer(f"toxicity:{settings.toxicity_model}", toxicity_fn(settings), args.batch_size)
-            )
+            config = ToxicityConfig.from_settings(settings)
+            out.append(CachedScorer(f"toxicity:{config.source.name}", toxicity_fn(config), args.batch_size))
         except Exception as exc:  # a missing model must not hide the other figures
             print(f"toxicity scorer unavailable ({type(exc).__name__}: {exc}); skipping it", file=sys.stderr)
     if not args.no_profanity:
@@ -93,7 +94,7 @@ def _scorers(settings: Any, args: argparse.Namespace) -> list[CachedScorer]:
     return out
 
 
-def evaluate(settings: Any, args: argparse.Namespace) -> list[Table]:
+def evaluate(settings: Settings, args: argparse.Namespace) -> list[Table]:
     """Every table, printed as soon as it is ready."""
     tables: list[Table] = []
 
@@ -122,8 +123,6 @@ def evaluate(settings: Any, args: argparse.Namespace) -> list[Table]:
 
 
 def run(args: argparse.Namespace) -> int:
-    from service.core.settings import Settings
-
     settings = Settings.from_env()
     tables = evaluate(settings, args)
     if args.json:

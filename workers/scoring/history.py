@@ -4,9 +4,9 @@ For a batch of comments, :func:`history_signals_many` records each and reads bac
 for the batch (two round trips: redis-py first checks that the script is loaded):
 
 - ``duplicate_body``: the same or nearly the same body (MinHash over word bigrams, 8 LSH bands of 4
-  rows) from several authors or in several threads within ``settings.duplicate_window_s``;
-- ``rate_email`` / ``rate_ip``: more than ``settings.spam_rate_limit`` comments from one email or IP
-  (IPv6 by /64) within ``settings.spam_rate_window_s``;
+  rows) from several authors or in several threads within ``config.duplicate_window_s``;
+- ``rate_email`` / ``rate_ip``: more than ``config.rate_limit`` comments from one email or IP
+  (IPv6 by /64) within ``config.rate_window_s`` (a ``HistoryConfig``, from the settings);
 - ``spam_domain``: a link (body or author URL) to a domain seen in a comment held as spam.
 
 Every key holds one site's comments only (issue 17): no signal fires, or reads differently, because of
@@ -34,6 +34,7 @@ from service.core.keys import Keys
 from service.core.privacy import canonical_ip, history_hash
 from service.core.rules import shares_spam_domains
 from service.core.scripts import RECORD_HISTORY
+from workers.scoring.config import HistoryConfig
 from workers.scoring.spam import MAX_BODY_CHARS, WORD_RE, find_links, normalise
 from workers.scoring.types import CommentText, Signal
 
@@ -178,12 +179,12 @@ class _Queued:
 
 
 async def _queue_comment(
-    pipe: Any, script: Any, keys: Keys, c: CommentText, settings: Any, now: float, w: HistoryWeights
+    pipe: Any, script: Any, keys: Keys, c: CommentText, config: HistoryConfig, now: float, w: HistoryWeights
 ) -> _Queued:
     """Queue one script call (rates and near-duplicate bands) and, with links, two ZMSCOREs (the site's
     spam domains and the network's: whether the network counts is decided on reading)."""
-    window, dup_window = int(settings.spam_rate_window_s), int(settings.duplicate_window_s)
-    key = settings.hash_secret
+    window, dup_window = config.rate_window_s, config.duplicate_window_s
+    key = config.hash_secret
     bands, domains = minhash_bands(c.body), link_domains(c)
     rates: list[tuple[str, float]] = []
     rate_keys: list[str] = []
@@ -205,7 +206,7 @@ async def _queue_comment(
 
 
 def _read_comment(
-    q: _Queued, replies: list[Any], settings: Any, now: float, w: HistoryWeights, shared: bool
+    q: _Queued, replies: list[Any], config: HistoryConfig, now: float, w: HistoryWeights, shared: bool
 ) -> tuple[list[Signal], set[tuple[int, str]]]:
     """The signals that fire for one comment (``replies``: its script reply, then its two ZMSCORE
     replies if it has links; the network's counts only if ``shared``), and its stale near-duplicate
@@ -213,11 +214,11 @@ def _read_comment(
     recorded = list(replies[0] or [])
     out: list[Signal] = []
     for (code, base), count in zip(q.rates, recorded, strict=False):
-        out += _rate_signal(code, count, int(settings.spam_rate_limit), base, w)
+        out += _rate_signal(code, count, config.rate_limit, base, w)
     stale: set[tuple[int, str]] = set()
     if q.bands:
         hashes = [_pairs(flat) for flat in recorded[len(q.rates) :]]
-        near, stale = _dup_matches(hashes, now, int(settings.duplicate_window_s))
+        near, stale = _dup_matches(hashes, now, config.duplicate_window_s)
         out += _dup_signal(near, w)
     if q.domains:
         own, network = list(replies[1] or []), list(replies[2] or [])
@@ -235,7 +236,7 @@ async def history_signals_many(
     redis: Any,
     keys: Keys,
     comments: Sequence[CommentText],
-    settings: Any,
+    config: HistoryConfig,
     now: float,
     weights: HistoryWeights = WEIGHTS,
 ) -> list[list[Signal]]:
@@ -250,7 +251,7 @@ async def history_signals_many(
             pipe.get(keys.rules(site))
         queued = []
         for c in comments:
-            queued.append(await _queue_comment(pipe, script, keys, c, settings, now, weights))
+            queued.append(await _queue_comment(pipe, script, keys, c, config, now, weights))
         results = await pipe.execute()
     shared = {site for site, raw in zip(linked, results, strict=False) if shares_spam_domains(raw)}
     out: list[list[Signal]] = []
@@ -258,7 +259,7 @@ async def history_signals_many(
     at = len(linked)
     for q in queued:
         size = 3 if q.domains else 1
-        signals, old = _read_comment(q, results[at : at + size], settings, now, weights, q.site in shared)
+        signals, old = _read_comment(q, results[at : at + size], config, now, weights, q.site in shared)
         at += size
         out.append(signals)
         if q.bands and old:
@@ -268,10 +269,15 @@ async def history_signals_many(
 
 
 async def history_signals(
-    redis: Any, keys: Keys, c: CommentText, settings: Any, now: float, weights: HistoryWeights = WEIGHTS
+    redis: Any,
+    keys: Keys,
+    c: CommentText,
+    config: HistoryConfig,
+    now: float,
+    weights: HistoryWeights = WEIGHTS,
 ) -> list[Signal]:
     """Record ``c`` and return the history signals that fire for it (one pipeline)."""
-    return (await history_signals_many(redis, keys, [c], settings, now, weights))[0]
+    return (await history_signals_many(redis, keys, [c], config, now, weights))[0]
 
 
 async def _drop_stale(

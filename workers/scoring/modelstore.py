@@ -35,6 +35,8 @@ from importlib import metadata, resources
 from pathlib import Path
 from typing import Any
 
+from workers.scoring.config import ModelSource
+
 BUILTIN = "commentmod-minilm"
 ASSETS_DIR = Path(__file__).resolve().parent / "assets"
 HEAD_FILE = "toxicity_head.safetensors"
@@ -247,9 +249,9 @@ def resolve(name: str, models_dir: Path) -> tuple[Path, Path]:
     raise ModelStoreError(f"toxicity_model {name!r}: not {BUILTIN}, an official name or a model folder")
 
 
-def resolve_settings(settings: Any) -> tuple[Path, Path]:
-    """``resolve`` for ``service.core.settings.Settings``."""
-    return resolve(settings.toxicity_model, Path(settings.models_dir))
+def resolve_source(source: ModelSource) -> tuple[Path, Path]:
+    """``resolve`` for a ``ModelSource`` (``toxicity_model`` and ``models_dir`` of the settings)."""
+    return resolve(source.name, source.models_dir)
 
 
 # ---------------------------------------------------------------- official checkpoints (fetch)

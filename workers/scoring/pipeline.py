@@ -8,6 +8,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 from service.core.settings import Settings
+from workers.scoring.config import PipelineConfig
 from workers.scoring.explain import WordScores, toxic_spans
 from workers.scoring.spam import SpamScorer
 from workers.scoring.toxicity import ToxicityScorer
@@ -49,7 +50,11 @@ class ScoringPipeline:
 
     @classmethod
     def from_settings(cls, settings: Settings) -> ScoringPipeline:
-        return cls(ToxicityScorer.from_settings(settings), SpamScorer.from_settings(settings))
+        return cls.from_config(PipelineConfig.from_settings(settings))
+
+    @classmethod
+    def from_config(cls, config: PipelineConfig) -> ScoringPipeline:
+        return cls(ToxicityScorer.from_config(config.toxicity), SpamScorer())
 
     @property
     def models(self) -> dict[str, str]:

@@ -26,6 +26,7 @@ from typing import Any
 
 import numpy as np
 
+from service.core.settings import Settings
 from workers.scoring.types import CommentText, Signal
 
 ASSETS = Path(__file__).resolve().parent / "assets"
@@ -324,7 +325,8 @@ class SpamScorer:
         self.version: str = str(self.manifest["version"])
 
     @classmethod
-    def from_settings(cls, settings: object) -> SpamScorer:
+    def from_settings(cls, settings: Settings) -> SpamScorer:
+        """The shipped model: the spam scorer reads no settings."""
         return cls()
 
     def raw_logits(self, texts: Sequence[str]) -> np.ndarray:

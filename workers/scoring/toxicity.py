@@ -21,7 +21,9 @@ from pathlib import Path
 from typing import Any
 
 from service.core.normalize import fold
+from service.core.settings import Settings
 from workers.scoring import modelstore
+from workers.scoring.config import ToxicityConfig
 
 # Per text, at most: the first MAX_WINDOWS - 1 windows and the last one (~500 tokens, ~2,000 characters
 # of ordinary text, at the default 128 tokens). Bounded cost (issue 17): a 10,000-character body scored
@@ -106,7 +108,7 @@ def quantize_linear(model: Any) -> Any:
 class ToxicityScorer:
     """Scores texts with Detoxify labels (``toxicity`` and whatever else the checkpoint has)."""
 
-    def __init__(self, detox: Any, name: str, version: str, max_tokens: int = 128, quantize: bool = True):
+    def __init__(self, detox: Any, name: str, version: str, max_tokens: int = 128, quantize: bool = QUANTIZE):
         self.detox = detox
         self.model = quantize_linear(detox.model) if quantize else detox.model
         self.model.eval()
@@ -120,19 +122,24 @@ class ToxicityScorer:
         self._lock = threading.Lock()
 
     @classmethod
-    def from_settings(cls, settings: Any, quantize: bool | None = None) -> ToxicityScorer:
+    def from_settings(cls, settings: Settings, quantize: bool | None = None) -> ToxicityScorer:
+        return cls.from_config(ToxicityConfig.from_settings(settings), quantize)
+
+    @classmethod
+    def from_config(cls, config: ToxicityConfig, quantize: bool | None = None) -> ToxicityScorer:
+        """Load the model ``config`` names; ``quantize`` (int8) overrides ``config.int8``."""
         import torch
 
-        if settings.torch_threads:
-            torch.set_num_threads(settings.torch_threads)
-        checkpoint, config_dir = modelstore.resolve_settings(settings)
+        if config.torch_threads:
+            torch.set_num_threads(config.torch_threads)
+        checkpoint, config_dir = modelstore.resolve_source(config.source)
         detox = load_detoxify(checkpoint, config_dir)
-        name = str(settings.toxicity_model)
+        name = config.source.name
         if Path(name).is_dir():
             name = Path(name).resolve().name
         if quantize is None:
-            quantize = bool(getattr(settings, "toxicity_int8", QUANTIZE))
-        scorer = cls(detox, name, _version_of(checkpoint), settings.max_tokens, quantize)
+            quantize = config.int8
+        scorer = cls(detox, name, _version_of(checkpoint), config.max_tokens, quantize)
         detox.model = scorer.model  # drop the fp32 copy when quantised; ``detox.predict`` stays usable
         return scorer
 
