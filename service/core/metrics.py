@@ -156,6 +156,24 @@ class QueueGauges:
             if group["name"] != keys.group:
                 continue
             self.pending.set(group.get("pending", 0))
-            lag = group.get("lag")  # Redis 7+; 6.2 has no lag field
-            if lag is not None:
-                self.lag.set(lag)
+            lag = group.get("lag")  # Redis 7+ (null when it cannot tell); 6.2 has no lag field
+            if lag is None:
+                lag = await undelivered(redis, keys.stream, str(group.get("last-delivered-id", "0-0")))
+            self.lag.set(lag)
+
+
+LAG_COUNT_MAX = 100_000  # a larger backlog reads as this many (the count walks the entries)
+
+
+async def undelivered(redis: Redis, stream: str, last_delivered: str, page: int = 1000) -> int:
+    """Entries after the group's last-delivered id, counted with exclusive ``XRANGE`` pages (Redis 6.2+),
+    for Redis versions whose ``XINFO GROUPS`` has no ``lag``. Stream entries are ids only, so a page
+    is small."""
+    start, count = f"({last_delivered}", 0
+    while count < LAG_COUNT_MAX:
+        entries = await redis.xrange(stream, min=start, max="+", count=page)
+        count += len(entries)
+        if len(entries) < page:
+            break
+        start = f"({entries[-1][0]}"
+    return min(count, LAG_COUNT_MAX)

@@ -12,8 +12,10 @@ from urllib.request import urlopen
 import pytest
 import redis.asyncio as aioredis
 import yaml
+from prometheus_client import CollectorRegistry
 
 from service.core.keys import Keys
+from service.core.metrics import QueueGauges, undelivered
 from service.core.models import Decision
 from service.core.settings import Settings, SettingsError
 from service.core.store import DecisionStore
@@ -165,3 +167,21 @@ async def test_an_idempotent_retry_after_the_decision_answers_with_the_decided_r
     record = await retry.json()
     assert (record["id"], record["status"]) == (comment_id, "published")
     assert retry.headers["Location"] == f"/v1/comments/{comment_id}"
+
+
+# --- commentmod_stream_lag on Redis 6.2 -------------------------------------------------------------
+async def test_stream_lag_counts_undelivered_entries_on_redis_without_a_lag_field(settings: Settings) -> None:
+    redis = aioredis.Redis.from_url(settings.redis_url or "", decode_responses=True)
+    keys = Keys(settings.stream_prefix)
+    try:
+        version = (await redis.info("server"))["redis_version"]
+        await redis.xgroup_create(keys.stream, keys.group, id="0", mkstream=True)
+        for i in range(7):
+            await redis.xadd(keys.stream, {"id": f"c{i}"})
+        await redis.xreadgroup(keys.group, "probe", {keys.stream: ">"}, count=3)
+        gauges = QueueGauges(CollectorRegistry())
+        await gauges.refresh(redis, keys)
+        assert gauges.lag._value.get() == 4, version
+        assert await undelivered(redis, keys.stream, "0-0", page=2) == 7
+    finally:
+        await redis.aclose()
