@@ -345,11 +345,3 @@ def is_setting_variable(name: str) -> bool:
 
 def _values_from_env(env: Mapping[str, str]) -> dict[str, Any]:
     return {spec.name: value for spec in _SPECS for value in spec.read(env)}
-
-
-def child_env(**settings: str) -> dict[str, str]:
-    """Deprecated, for callers not yet moved to ``Settings.to_env()``: ours, with ``COMMENTMOD_<NAME>``
-    values replaced."""
-    env = dict(os.environ)
-    env.update({PREFIX + name.upper(): value for name, value in settings.items()})
-    return env

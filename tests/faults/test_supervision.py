@@ -27,7 +27,7 @@ import pytest
 import requests
 
 from service.core.redis_server import URL_FILE, free_port
-from service.core.settings import child_env
+from service.core.settings import Settings
 from service.core.supervise import DataDirBusy, DataDirLock, Supervisor
 from tests.kits.common import MOD_KEY, SITE_KEY
 
@@ -80,18 +80,19 @@ def wait_until(what: str, check: Callable[[], Any], up: Up | None = None) -> Any
 
 
 def up_env(fault_model: Path, metrics_port: int) -> dict[str, str]:
-    return child_env(
-        api_keys=f"site-a={SITE_KEY}",
-        moderator_keys=f"alice={MOD_KEY}",
+    settings = Settings.from_env().with_(
+        api_keys={SITE_KEY: "site-a"},
+        moderator_keys={MOD_KEY: "alice"},
         toxicity_model=str(fault_model),
-        torch_threads="1",
-        metrics_port=str(metrics_port),
+        torch_threads=1,
+        metrics_port=metrics_port,
         log_format="auto",  # not a TTY: JSON lines, as for `commentmod up 2>&1 | jq`
-        drain_grace_s="0.2",
-        claim_idle_ms="1500",
-        block_ms="200",
-        redis_url="",
+        drain_grace_s=0.2,
+        claim_idle_ms=1500,
+        block_ms=200,
+        redis_url=None,
     )
+    return settings.to_env()
 
 
 def start_up(data_dir: Path, log_path: Path, fault_model: Path) -> Up:
