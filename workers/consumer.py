@@ -34,6 +34,7 @@ from service.core.store import DecisionStore
 from workers.deadletter import DeadLetters
 from workers.policy import AuthorPolicy, Verdict, author_policy, decide
 from workers.scoring.config import HistoryConfig
+from workers.scoring.fairness import comment_cost, fair_rounds
 from workers.scoring.history import history_signals_many, remember_spam_domains
 from workers.scoring.pipeline import ScoringPipeline
 from workers.scoring.spam import find_links
@@ -66,6 +67,18 @@ def to_comment_text(record: CommentRecord) -> CommentText:
         honeypot=f.honeypot or "",
         form_elapsed_ms=f.form_elapsed_ms,
     )
+
+
+def _site_of(item: Work) -> str:
+    return item.record.site
+
+
+def _author_of(item: Work) -> str:
+    return item.record.fields.email.strip().lower() or (item.record.fields.ip or "")
+
+
+def _cost_of(item: Work) -> int:
+    return comment_cost(item.record.fields.body)
 
 
 def _decision(item: Work, scores: Scores, verdict: Verdict) -> Decision:
@@ -127,24 +140,31 @@ class ScoringHandler:
     async def __call__(self, messages: list[Entry]) -> Outcome:
         jobs = [StreamJob(f.get("id", ""), f.get("request_id", ""), mid) for mid, f in messages]
         work, done, failed = await self._load(jobs)
+        self.metrics.batch.observe(len(messages))
+        for part in fair_rounds(work, _site_of, _author_of, _cost_of):  # each round stored before the next
+            decided, unscored = await self._round(part)
+            done += decided
+            failed += unscored
+        return Outcome([j.message_id for j in done], failed, self._release_memory if work else None)
+
+    async def _round(self, work: list[Work]) -> tuple[list[StreamJob], list[Failure]]:
+        """Score, decide, explain and store one fair round of a batch (``workers/scoring/fairness.py``)."""
         texts = [to_comment_text(w.record) for w in work]
         history, contexts = await asyncio.gather(self._history(texts), self._policy_context(work))
         started = time.perf_counter()
         scored, unscored = await self._score(work, texts, history)
         scoring_ms = (time.perf_counter() - started) * 1000
-        self.metrics.batch.observe(len(messages))
-        if work:
-            self.metrics.scoring.observe(scoring_ms / 1000)
+        self.metrics.scoring.observe(scoring_ms / 1000)
         context = {w.job.message_id: c for w, c in zip(work, contexts, strict=True)}
         verdicts = [decide(scores, *context[item.job.message_id]) for item, scores in scored]
         verdicts = await self._explain(scored, verdicts)
         await self._store(scored, verdicts, scoring_ms / max(len(work), 1))
-        done += [item.job for item, _ in scored]
+        failed: list[Failure] = []
         for item, error in unscored:
             failed.append(_failure(item.job, item.attempt, error))
             if item.attempt < self.settings.max_deliveries:
                 log.warning("scoring_retry_later", comment_id=item.record.id, attempt=item.attempt)
-        return Outcome([j.message_id for j in done], failed, self._release_memory if work else None)
+        return [item.job for item, _ in scored], failed
 
     async def _release_memory(self) -> None:
         """After the ack: the decisions need not wait for it."""

@@ -1,0 +1,110 @@
+"""Issue 17 point 2: a flood of long comments from one site or author cannot hold other sites' comments
+back. Counted in model work and in the order decisions are stored, never in wall-clock time."""
+
+from __future__ import annotations
+
+import functools
+import random
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import pytest
+import redis.asyncio as aioredis
+
+from service.core.keys import Keys
+from service.core.settings import Settings
+from tests.kits.common import OTHER_SITE_KEY, site_headers
+from tests.kits.tiny_model import build_tiny_checkpoint
+from tests.kits.workerkit import drain_worker
+from workers.scoring.fairness import MAX_COST, ROUND_COST, comment_cost, fair_order, fair_rounds
+from workers.scoring.pipeline import ScoringPipeline
+from workers.scoring.types import CommentText, Scores, Signal
+
+
+@functools.cache
+def long_body(seed: int) -> str:
+    """10,000 characters of insults and short random words (the issue's flood)."""
+    rng = random.Random(seed)
+    words: list[str] = []
+    size = 0
+    while size < 10_000:
+        insult = rng.random() < 0.3
+        words.append(rng.choice(["idiot", "moron", "loser"]) if insult else "".join(
+            rng.choice("abcdefghijklmnopqrstuvwxyz") for _ in range(rng.randint(2, 5))))  # fmt: skip
+        size += len(words[-1]) + 1
+    return " ".join(words)[:10_000]
+
+
+Item = tuple[str, str, str]  # site, author, body
+
+
+def test_another_sites_comment_goes_in_the_first_round_after_a_flood() -> None:
+    flood: list[Item] = [("b", f"spammer{i % 2}", long_body(i % 7)) for i in range(200)]
+    ordinary: list[Item] = [("a", f"reader{i}", "A fair point about the budget.") for i in range(5)]
+    rounds = fair_rounds(flood + ordinary, lambda i: i[0], lambda i: i[1], lambda i: comment_cost(i[2]))
+    assert set(ordinary) <= set(rounds[0])  # arrived last, decided in the first round
+    assert all(sum(comment_cost(i[2]) for i in r) <= ROUND_COST for r in rounds)
+    assert sorted(map(id, (i for r in rounds for i in r))) == sorted(map(id, flood + ordinary))
+    assert comment_cost(long_body(1)) == MAX_COST and comment_cost("Thanks!") == 1
+
+
+def test_one_author_cannot_hold_back_the_rest_of_a_site_and_ordinary_batches_stay_one_round() -> None:
+    items: list[Item] = [("a", "loud", long_body(i % 7)) for i in range(30)] + [("a", "quiet", "Nice.")]
+    ordered = fair_order(items, lambda i: i[0], lambda i: i[1], lambda i: comment_cost(i[2]))
+    assert ordered.index(items[-1]) <= 1
+    typical: list[Item] = [("a", f"r{i}", "An ordinary remark " * 5) for i in range(256)]
+    assert len(fair_rounds(typical, lambda i: i[0], lambda i: i[1], lambda i: comment_cost(i[2]))) == 1
+
+
+class Recording(ScoringPipeline):
+    """The real (tiny) model, recording the bodies of every ``score_batch`` call and the model windows
+    each call scored."""
+
+    calls: list[tuple[list[str], int]]
+
+    def score_batch(
+        self, comments: Sequence[CommentText], history: Sequence[Sequence[Signal]] | None = None
+    ) -> list[Scores]:
+        windows = sum(len(self.toxicity.windows(c.body)) for c in comments)
+        self.calls.append(([c.body for c in comments], windows))
+        return super().score_batch(comments, history)
+
+
+@pytest.fixture(scope="module")
+def recording(tmp_path_factory: pytest.TempPathFactory) -> Recording:
+    folder: Path = tmp_path_factory.mktemp("tiny-fair")
+    build_tiny_checkpoint(folder)
+    base = ScoringPipeline.from_settings(Settings.from_env({}, toxicity_model=str(folder)))
+    pipeline = Recording(base.toxicity, base.spam)
+    pipeline.calls = []
+    return pipeline
+
+
+async def test_a_flood_of_long_comments_on_one_site_does_not_hold_back_another_sites(
+    client: Any, settings: Settings, recording: Recording
+) -> None:
+    """Site B posts 60 maximum-length bodies (from 60 IPs), then site A an ordinary comment, all in one
+    batch: A's comment is scored in the worker's first model call and stored before most of B's, and the
+    model work done before A's decision is a fraction of the batch's (it was all of it)."""
+    for i in range(60):
+        ip, body = f"198.51.100.{i}", long_body(i)
+        payload = {"name": "B", "email": f"b{i % 3}@example.org", "body": body, "ip": ip}
+        resp = await client.post("/v1/comments", json=payload, headers=site_headers(OTHER_SITE_KEY))
+        assert resp.status == 202
+    ordinary = "Thanks for the clear write-up of the council budget."
+    resp = await client.post("/v1/comments", json={"name": "A", "email": "a@example.org", "body": ordinary},
+                             headers=site_headers())  # fmt: skip
+    a_id = (await resp.json())["id"]
+    recording.calls.clear()
+    lenient = settings.with_(thresholds={"toxicity": 0.99, "spam": 0.99}, client_rate_limit=0)
+    assert await drain_worker(lenient, recording) == 61
+    first_bodies, first_windows = recording.calls[0]
+    assert ordinary in first_bodies and len(first_bodies) < 61 // 2
+    total_windows = sum(w for _, w in recording.calls)
+    assert len(recording.calls) >= 3 and first_windows <= total_windows // 2
+    redis = aioredis.Redis.from_url(settings.redis_url or "", decode_responses=True)
+    keys = Keys(settings.stream_prefix)
+    published = await redis.zrange(keys.by_status("published"), 0, -1)
+    await redis.aclose()
+    assert len(published) == 61 and published.index(a_id) < 61 // 2  # among the first decided
