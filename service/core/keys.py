@@ -111,6 +111,11 @@ class Keys:
         """
         return f"{self.prefix}:session:{session_hash}"
 
+    def login_attempts(self, scope: str, window: int) -> str:
+        """Counter of sign-in attempts at ``/moderate/login`` in one fixed window, for one client
+        (``scope``: a keyed hash of its IP) or for all (``scope`` ``all``); expires after two windows."""
+        return f"{self.prefix}:login:{scope}:{window}"
+
     # --- rules, reputation, webhooks ----------------------------------------------------------
     def rules(self, site: str) -> str:
         """String: the site's rules document (JSON), read by workers for every batch."""

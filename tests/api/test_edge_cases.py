@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import re
+import time
 from pathlib import Path
 from typing import Any
 from urllib.request import urlopen
@@ -12,6 +13,7 @@ from urllib.request import urlopen
 import pytest
 import redis.asyncio as aioredis
 import yaml
+from aiohttp.test_utils import TestClient, TestServer
 from prometheus_client import CollectorRegistry
 
 from service.core.keys import Keys
@@ -19,7 +21,9 @@ from service.core.metrics import QueueGauges, undelivered
 from service.core.models import Decision
 from service.core.settings import Settings, SettingsError
 from service.core.store import DecisionStore
-from tests.kits.common import mod_headers, site_headers
+from service.http.app import create_app
+from service.http.web.signin import LOGIN_ATTEMPTS_PER_CLIENT, LOGIN_ATTEMPTS_TOTAL, LOGIN_WINDOW_S
+from tests.kits.common import MOD_KEY, mod_headers, site_headers
 from tests.kits.faultkit import spawn_api
 
 REPO = Path(__file__).resolve().parents[2]
@@ -185,3 +189,45 @@ async def test_stream_lag_counts_undelivered_entries_on_redis_without_a_lag_fiel
         assert await undelivered(redis, keys.stream, "0-0", page=2) == 7
     finally:
         await redis.aclose()
+
+
+# --- sign-in at /moderate/login ---------------------------------------------------------------------
+async def test_a_slow_sign_in_body_is_cut_off_with_408(settings: Settings) -> None:
+    """The sign-in form was read with ``request.post()``, which waits for a slow body for ever."""
+    server = TestServer(create_app(settings.with_(request_timeout_s=0.5)))
+    async with TestClient(server):
+        reader, writer = await asyncio.open_connection(server.host, server.port)
+        writer.write(
+            b"POST /moderate/login HTTP/1.1\r\nHost: x\r\n"
+            b"Content-Type: application/x-www-form-urlencoded\r\nContent-Length: 200\r\n\r\nkey="
+        )
+        await writer.drain()
+        answer = await asyncio.wait_for(reader.read(4096), 120)  # a deadline that raises, not a bound
+        writer.close()
+    assert answer.startswith(b"HTTP/1.1 408"), answer[:200]
+
+
+async def test_sign_in_attempts_are_limited_per_client_with_429(client: Any) -> None:
+    wrong = {"key": "wrong-key-0123456789"}
+    statuses = []
+    while 429 not in statuses:  # a window may end in between: then at most twice the limit
+        statuses.append((await client.post("/moderate/login", data=wrong, allow_redirects=False)).status)
+        assert len(statuses) <= 2 * LOGIN_ATTEMPTS_PER_CLIENT + 1, statuses
+    assert statuses.count(401) >= LOGIN_ATTEMPTS_PER_CLIENT and set(statuses[:-1]) == {401}
+    resp = await client.post("/moderate/login", data={"key": MOD_KEY}, allow_redirects=False)
+    assert resp.status == 429  # over the limit even the right key waits
+    assert 1 <= int(resp.headers["Retry-After"]) <= LOGIN_WINDOW_S
+    assert "set-cookie" not in {h.lower() for h in resp.headers}
+
+
+async def test_sign_in_attempts_are_limited_in_total(client: Any, settings: Settings) -> None:
+    redis = aioredis.Redis.from_url(settings.redis_url or "", decode_responses=True)
+    try:
+        window = int(time.time() // LOGIN_WINDOW_S)
+        for w in (window, window + 1):  # whichever window the attempt falls in
+            name = Keys(settings.stream_prefix).login_attempts("all", w)
+            await redis.set(name, LOGIN_ATTEMPTS_TOTAL, ex=300)
+    finally:
+        await redis.aclose()
+    resp = await client.post("/moderate/login", data={"key": MOD_KEY}, allow_redirects=False)
+    assert resp.status == 429

@@ -24,6 +24,7 @@ from service.http.web.session import (
     open_session,
     set_cookie,
 )
+from service.http.web.signin import login_form, login_retry_after
 
 log = get_logger("commentmod.moderate")
 
@@ -138,8 +139,12 @@ def _same_origin(request: web.Request) -> bool:
 async def login(request: web.Request) -> web.Response:
     if not _same_origin(request):
         return _login_page("This form must be sent from this site.", 403)
-    form = await request.post() if request.content_type == "application/x-www-form-urlencoded" else {}
-    key = form.get("key")
+    retry_after = await login_retry_after(request)
+    if retry_after is not None:
+        response = _login_page("Too many sign-in attempts. Try again in a minute.", 429)
+        response.headers["Retry-After"] = str(retry_after)
+        return response
+    key = (await login_form(request)).get("key")
     principal = request.app[KEYRING].lookup(f"Bearer {key}") if isinstance(key, str) else None
     if principal is None or principal.kind != "moderator":
         log.info("moderate_login_failed")
