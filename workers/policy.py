@@ -88,7 +88,9 @@ def decide(
     if author.trusted:
         reasons = score_reasons(scores, trusted_thresholds(thresholds, author))
         hits = [hit for hit in hits if hit.hard]
-    rule_reasons = [Reason(code=hit.code, signals=(hit.action,)) for hit in hits]
+    rule_reasons = [
+        Reason(code=hit.code, signals=(hit.action,), spans=hit.spans, rule=hit.rule) for hit in hits
+    ]
     if author.banned:
         rule_reasons.append(Reason(code="banned_author", signals=(author.banned_action,)))
     all_reasons = tuple(rule_reasons + reasons)

@@ -15,7 +15,7 @@ from typing import Any
 
 import re2
 
-from service.core.normalize import fold
+from service.core.normalize import fold, fold_units
 from service.core.validation import is_encodable
 
 PATTERN_MAX = 200
@@ -62,6 +62,8 @@ class RuleHit:
     action: str  # hold | reject
     hard: bool  # hard rules apply to trusted authors too
     detail: str = ""
+    rule: str = ""  # the word or pattern that matched (banned_pattern, suspect_word)
+    spans: tuple[tuple[int, int], ...] = ()  # where in the body: whole words as folding reads them
 
 
 def _str_list(value: Any, what: str, errors: dict[str, str], limit: int = PATTERN_MAX) -> tuple[str, ...]:
@@ -209,6 +211,34 @@ def _word_alternation(words: list[str]) -> Any:
     return re2.compile(rf"(?i)(?:^|\W)({escaped})(?:$|\W)")
 
 
+UNITS_MAX = 4000  # pieces of a body examined to place a rule's match
+SPANS_MAX = 20
+_EDGE = "!.,;:?\"'()[]{}«»“”‘’"
+
+
+def locate(regex: Any, body: str, group: int) -> tuple[str, tuple[tuple[int, int], ...]]:
+    """What ``regex`` matched (its ``group``) and where in ``body``: each piece folding reads as one word
+    (``fold_units``: ``"s t u p i d"``, ``"st.upid"``) whose folded text matches, the exact match when the
+    piece folds to itself; a match across pieces is placed in the raw body. Called only after a hit."""
+    found, spans = "", []
+    for start, end in fold_units(body)[:UNITS_MAX]:
+        piece = body[start:end]
+        folded = fold(piece)
+        match = regex.search(folded)
+        if match is None:
+            continue
+        found = found or match.group(group).lower()
+        if folded == piece:
+            spans.append((start + match.start(group), start + match.end(group)))
+        else:  # the whole piece, less the punctuation around it
+            inner = piece.strip(_EDGE)
+            head = start + piece.index(inner) if inner else start
+            spans.append((head, head + len(inner)) if inner else (start, end))
+    if not spans and (match := regex.search(body)) is not None:
+        found, spans = match.group(group).lower(), [(match.start(group), match.end(group))]
+    return found, tuple(spans[:SPANS_MAX])
+
+
 class CompiledRules:
     """Rules compiled once per rules document (cached by its hash)."""
 
@@ -217,6 +247,7 @@ class CompiledRules:
         self._words = {a: _word_alternation([b.pattern for b in rules.banned if b.kind == "word" and
                                              b.action == a]) for a in ACTIONS}  # fmt: skip
         self._regexes = [(re2.compile(b.pattern), b.action) for b in rules.banned if b.kind == "regex"]
+        self._regex_sources = [b.pattern for b in rules.banned if b.kind == "regex"]
         self._suspect = _word_alternation(list(rules.suspect))
         self._threads = frozenset(rules.premoderate_threads)
         # Most sites set no patterns: then ``check`` pays for no folding.
@@ -228,12 +259,13 @@ class CompiledRules:
         for action in ("reject", "hold"):
             words = self._words[action]
             if words is not None and (words.search(folded) or words.search(body)):
-                hits.append(RuleHit("banned_pattern", action, True, "word"))
-        for regex, action in self._regexes:
+                hits.append(RuleHit("banned_pattern", action, True, "word", *locate(words, body, 1)))
+        for (regex, action), source in zip(self._regexes, self._regex_sources, strict=True):
             if regex.search(body) or regex.search(folded):
-                hits.append(RuleHit("banned_pattern", action, True, "regex"))
+                spans = locate(regex, body, 0)[1]
+                hits.append(RuleHit("banned_pattern", action, True, "regex", source, spans))
         if self._suspect is not None and (self._suspect.search(folded) or self._suspect.search(body)):
-            hits.append(RuleHit("suspect_word", "hold", False))
+            hits.append(RuleHit("suspect_word", "hold", False, "", *locate(self._suspect, body, 1)))
         if self.rules.max_links is not None and link_count > self.rules.max_links:
             hits.append(RuleHit("too_many_links", "hold", False, str(link_count)))
         if thread and thread in self._threads:

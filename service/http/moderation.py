@@ -24,6 +24,7 @@ from aiohttp import web
 from service.core.logs import get_logger
 from service.core.models import CommentRecord, is_comment_id
 from service.core.moderation import ACTIONS, Desk, act
+from service.core.normalize import fold_units
 from service.core.store import Conflict, NotFound
 from service.core.validation import is_encodable
 from service.http.common import (
@@ -49,6 +50,7 @@ _CURSOR = re.compile(r"^\d{1,17}:[0-9a-f]{28}$")
 LISTS = {"held": False, "published": True, "rejected": True}  # status -> newest first?
 _QUERY_MAX = {"reason": 64, "thread": 2048, "site": 128, "q": 200}
 _AUTHOR = re.compile(r"^[0-9a-f]{32}$")
+_EDGE = "!.,;:?\"'()[]{}«»“”‘’"  # punctuation around a word, left out of its highlight
 
 
 async def moderator_for(request: web.Request) -> str:
@@ -113,9 +115,40 @@ def path_comment_id(request: web.Request) -> str:
     return comment_id
 
 
+def whole_words(body: str, spans: list[Any]) -> list[list[int]]:
+    """Each span widened to the pieces folding reads as one word (``"s t u p i d"``, ``"st.upid"``), so a
+    highlight never falls inside a word; malformed spans are dropped."""
+    units = []
+    for a, b in fold_units(body) if spans else []:
+        piece = body[a:b]
+        inner = piece.strip(_EDGE) or piece
+        head = a + piece.index(inner)
+        units.append((head, head + len(inner)))
+    out: list[list[int]] = []
+    for span in spans:
+        if not (isinstance(span, list) and len(span) == 2 and all(isinstance(v, int) for v in span)):
+            continue
+        start, end = span
+        around = [(a, b) for a, b in units if a < end and start < b]
+        out.append([min([start, *(a for a, _ in around)]), max([end, *(b for _, b in around)])])
+    return out
+
+
+def moderator_view(record: CommentRecord, hash_key: bytes) -> dict[str, Any]:
+    """The moderator view of a record, its reasons' spans on whole words."""
+    body = record.for_moderator(hash_key)
+    reasons = []
+    for reason in body["reasons"]:
+        if reason.get("spans"):
+            reason = {**reason, "spans": whole_words(record.fields.body, reason["spans"])}
+        reasons.append(reason)
+    body["reasons"] = reasons
+    return body
+
+
 def _listing(request: web.Request, items: list[CommentRecord], **extra: Any) -> web.Response:
     key = request.app[SETTINGS].hash_secret
-    return web.json_response({"items": [record.for_moderator(key) for record in items], **extra})
+    return web.json_response({"items": [moderator_view(record, key) for record in items], **extra})
 
 
 async def _scan(request: web.Request, status: str, filters: Filters) -> Any:
@@ -167,7 +200,7 @@ async def queue_counts(request: web.Request) -> web.Response:
 
 
 async def _detail(request: web.Request, record: CommentRecord) -> dict[str, Any]:
-    body = record.for_moderator(request.app[SETTINGS].hash_secret)
+    body = moderator_view(record, request.app[SETTINGS].hash_secret)
     if request.query.get("include") == "email":
         body["email"] = record.fields.email
     body["audit"] = await request.app[STORE].audit_trail(record.id)

@@ -219,3 +219,15 @@ async def test_activity_and_metrics_count_moderator_actions_and_the_oldest_hold(
     assert 'commentmod_moderator_actions_total{action="reject"} 1.0' in text
     assert re.search(r"^commentmod_held_oldest_age_seconds \d", text, re.M)
     assert b
+
+
+async def test_highlights_fall_on_whole_words_as_folding_reads_them(client: Any, settings: Settings) -> None:
+    body = "you are s t u p i d i d i o t, ok"
+    inner = body.index("d i d")  # a stored span on "d i" in the middle of the spaced-out word
+    reasons = [{"code": "toxicity", "score": 0.97, "threshold": 0.5, "spans": [[inner, inner + 3], [0, 3]]}]
+    cid = await make_held(settings, client_poster(client), reasons=reasons, body=body)
+    view = await (await client.get(f"/v1/moderation/comments/{cid}", headers=mod_headers())).json()
+    spans = view["reasons"][0]["spans"]
+    assert [body[a:b] for a, b in spans] == ["s t u p i d i d i o t", "you"]
+    listed = await (await client.get("/v1/moderation/comments", headers=mod_headers())).json()
+    assert listed["items"][0]["reasons"][0]["spans"] == spans

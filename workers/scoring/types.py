@@ -38,12 +38,15 @@ class Reason:
     score: float | None = None
     threshold: float | None = None
     signals: tuple[str, ...] = ()
-    spans: tuple[tuple[int, int], ...] = ()  # toxicity: character offsets of the words that drove it
+    spans: tuple[tuple[int, int], ...] = ()  # toxicity: the words that drove it; rules: what matched
+    rule: str = ""  # a site rule's word or pattern (banned_pattern, suspect_word)
 
     def to_json(self) -> dict[str, object]:
         out: dict[str, object] = {"code": self.code, "score": self.score, "threshold": self.threshold}
         if self.signals:
             out["signals"] = list(self.signals)
+        if self.rule:
+            out["rule"] = self.rule
         if self.spans:
             out["spans"] = [list(span) for span in self.spans]
         return out
