@@ -1,21 +1,27 @@
-"""Helpers for tests that run real workers: in-process or as `commentmod worker` child processes."""
+"""Helpers for tests that run real workers: in-process or as `commentmod worker` child processes, and
+webhook receivers with a sender drained on a clock the test moves."""
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import subprocess
 import sys
 import time
+from collections.abc import AsyncIterator, Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
 import redis.asyncio as aioredis
+from aiohttp import web
 
 from service.core.keys import Keys
+from service.core.redis_server import free_port
 from service.core.settings import Settings
 from workers.consumer import Worker
 from workers.scoring.pipeline import ScoringPipeline
+from workers.webhooks import WebhookSender
 
 
 def worker_env(settings: Settings, name: str, **changes: Any) -> dict[str, str]:
@@ -116,3 +122,82 @@ async def post_many(client: Any, count: int, headers: dict[str, str], body: str 
         assert resp.status == 202
         ids.append((await resp.json())["id"])
     return ids
+
+
+# --- webhooks ------------------------------------------------------------------------------------
+class Receiver:
+    """A site's endpoint that fails its first ``failures`` requests with 503 (``gate``: answers only
+    once it is set, a slow receiver)."""
+
+    def __init__(self, failures: int) -> None:
+        self.failures = failures
+        self.calls: list[tuple[dict[str, str], bytes]] = []
+        self.port = free_port()
+        self.gate: asyncio.Event | None = None
+        self.waiting = 0
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}/hook"
+
+    async def handle(self, request: web.Request) -> web.Response:
+        self.calls.append((dict(request.headers), await request.read()))
+        if self.gate is not None:
+            self.waiting += 1
+            await self.gate.wait()
+        if len(self.calls) <= self.failures:
+            return web.Response(status=503)
+        return web.Response(status=204)
+
+
+@contextlib.asynccontextmanager
+async def receiving(failures: int) -> AsyncIterator[Receiver]:
+    recv = Receiver(failures=failures)
+    app = web.Application()
+    app.router.add_post("/hook", recv.handle)
+    runner = web.AppRunner(app, shutdown_timeout=0.1)
+    await runner.setup()
+    await web.TCPSite(runner, "127.0.0.1", recv.port).start()
+    try:
+        yield recv
+    finally:
+        if recv.gate is not None:
+            recv.gate.set()
+        await runner.cleanup()
+
+
+class Clock:
+    """The sender's clock, moved on by the tests: retries become due without waiting."""
+
+    def __init__(self) -> None:
+        self.now = time.time()
+
+    def __call__(self) -> float:
+        return self.now
+
+    def advance(self, seconds: float) -> None:
+        self.now += seconds
+
+
+async def drain_sender(
+    settings: Settings, until: Callable[[], bool] = lambda: False, clock: Clock | None = None,
+    name: str = "sender-1", rounds: int = 200,
+) -> int:  # fmt: skip
+    """Drain a sender round after round, moving its clock on by the first retry delay whenever nothing
+    is due, until ``until()`` or nothing is left in any outbox; returns the attempts made."""
+    clock = clock or Clock()
+    redis = aioredis.Redis.from_url(settings.redis_url or "", decode_responses=True)
+    sender = WebhookSender(settings, redis, name, clock=clock)
+    attempts = 0
+    try:
+        for _ in range(rounds):
+            made = await sender.drain()
+            attempts += made
+            if until() or not await sender.outbox.sites():
+                break
+            if not made:
+                clock.advance(settings.webhook_backoff_s)
+        assert sender.in_flight == 0
+    finally:
+        await redis.aclose()
+    return attempts

@@ -3,71 +3,27 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
-import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
 import redis.asyncio as aioredis
-from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
 
 from service.core.keys import Keys
 from service.core.models import Decision
-from service.core.redis_server import free_port
 from service.core.settings import Settings
 from service.core.store import DecisionStore
 from service.http.app import create_app
 from tests.kits.common import OTHER_SITE_KEY, SITE_KEY, mod_headers, site_headers
+from tests.kits.workerkit import Clock, Receiver, drain_sender, receiving
 from workers.webhooks import PER_SITE, AddressNotPublic, PublicResolver, WebhookSender, verify
-
-
-class Receiver:
-    """A site's endpoint that fails its first ``failures`` requests with 503 (``gate``: answers only
-    once it is set, a slow receiver)."""
-
-    def __init__(self, failures: int) -> None:
-        self.failures = failures
-        self.calls: list[tuple[dict[str, str], bytes]] = []
-        self.port = free_port()
-        self.gate: asyncio.Event | None = None
-        self.waiting = 0
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}/hook"
-
-    async def handle(self, request: web.Request) -> web.Response:
-        self.calls.append((dict(request.headers), await request.read()))
-        if self.gate is not None:
-            self.waiting += 1
-            await self.gate.wait()
-        if len(self.calls) <= self.failures:
-            return web.Response(status=503)
-        return web.Response(status=204)
-
-
-@contextlib.asynccontextmanager
-async def _receiving(failures: int) -> AsyncIterator[Receiver]:
-    recv = Receiver(failures=failures)
-    app = web.Application()
-    app.router.add_post("/hook", recv.handle)
-    runner = web.AppRunner(app, shutdown_timeout=0.1)
-    await runner.setup()
-    await web.TCPSite(runner, "127.0.0.1", recv.port).start()
-    try:
-        yield recv
-    finally:
-        if recv.gate is not None:
-            recv.gate.set()
-        await runner.cleanup()
 
 
 @pytest.fixture
 async def receiver() -> AsyncIterator[Receiver]:
-    async with _receiving(failures=2) as recv:
+    async with receiving(failures=2) as recv:
         yield recv
 
 
@@ -76,19 +32,6 @@ def settings(settings: Settings) -> Settings:
     """The receivers here listen on 127.0.0.1: private addresses allowed (the default refuses them,
     as ``test_private_and_malformed_webhook_urls_are_refused_at_the_api_and_at_delivery`` shows)."""
     return settings.with_(webhook_allow_private=True)
-
-
-class Clock:
-    """The sender's clock, moved on by the tests: retries become due without waiting."""
-
-    def __init__(self) -> None:
-        self.now = time.time()
-
-    def __call__(self) -> float:
-        return self.now
-
-    def advance(self, seconds: float) -> None:
-        self.now += seconds
 
 
 async def _decide(settings: Settings, comment_id: str, verdict: str) -> str:
@@ -108,30 +51,6 @@ async def _post(client: Any, key: str = SITE_KEY, body: str = "hello") -> str:
         "/v1/comments", json={"name": "A", "email": "a@example.org", "body": body}, headers=site_headers(key)
     )
     return str((await posted.json())["id"])
-
-
-async def _drain_sender(
-    settings: Settings, until: Callable[[], bool] = lambda: False, clock: Clock | None = None,
-    name: str = "sender-1", rounds: int = 200,
-) -> int:  # fmt: skip
-    """Drain a sender round after round, moving its clock on by the first retry delay whenever nothing
-    is due, until ``until()`` or nothing is left in any outbox; returns the attempts made."""
-    clock = clock or Clock()
-    redis = aioredis.Redis.from_url(settings.redis_url or "", decode_responses=True)
-    sender = WebhookSender(settings, redis, name, clock=clock)
-    attempts = 0
-    try:
-        for _ in range(rounds):
-            made = await sender.drain()
-            attempts += made
-            if until() or not await sender.outbox.sites():
-                break
-            if not made:
-                clock.advance(settings.webhook_backoff_s)
-        assert sender.in_flight == 0
-    finally:
-        await redis.aclose()
-    return attempts
 
 
 async def _outbox(settings: Settings, site: str) -> list[tuple[str, float]]:
@@ -157,7 +76,7 @@ async def test_each_decision_is_posted_signed_and_retried_until_accepted(
     cid = (await posted.json())["id"]
     assert await _decide(settings, cid, "hold") == "ok"
     assert await _decide(settings, cid, "hold") == "held"  # a redelivery: no second event
-    await _drain_sender(settings, lambda: len(receiver.calls) >= 3)
+    await drain_sender(settings, lambda: len(receiver.calls) >= 3)
     assert len(receiver.calls) == 3  # two 503s, then accepted; nothing more
     headers, body = receiver.calls[-1]
     assert verify(secret, headers["X-Commentmod-Signature"], body)
@@ -191,7 +110,7 @@ async def test_events_with_nothing_to_send_are_finished_without_a_request(
     redis = aioredis.Redis.from_url(settings.redis_url or "", decode_responses=True)
     assert await redis.xlen(keys.webhook_stream) == 20
 
-    assert await _drain_sender(settings) == 0
+    assert await drain_sender(settings) == 0
     assert int(await redis.xlen(keys.webhook_stream)) == 0
     assert (await redis.xpending(keys.webhook_stream, keys.webhook_group))["pending"] == 0
     await redis.aclose()
@@ -209,7 +128,7 @@ async def test_moderator_decisions_are_posted_too(
     cid = (await posted.json())["id"]
     await _decide(settings, cid, "hold")
     assert (await client.post(f"/v1/moderation/comments/{cid}/approve", headers=mod_headers())).status == 200
-    await _drain_sender(settings, lambda: len(receiver.calls) >= 2)
+    await drain_sender(settings, lambda: len(receiver.calls) >= 2)
     statuses = [json.loads(body)["status"] for _, body in receiver.calls]
     assert statuses == ["held", "published"]
     assert all(verify("s3cret-value", h["X-Commentmod-Signature"], b) for h, b in receiver.calls)
@@ -233,11 +152,11 @@ async def test_delivery_gives_up_after_the_bounded_time(
         return int((await redis.xpending(keys.webhook_stream, keys.webhook_group))["pending"])
 
     clock = Clock()
-    await _drain_sender(settings, clock=clock)  # until given up: nothing left in the outbox
+    await drain_sender(settings, clock=clock)  # until given up: nothing left in the outbox
     calls = len(receiver.calls)
     assert 2 <= calls <= 12
     clock.advance(settings.webhook_max_age_s)
-    await _drain_sender(settings, clock=clock)  # given up: nothing left to send
+    await drain_sender(settings, clock=clock)  # given up: nothing left to send
     assert len(receiver.calls) == calls
     assert await pending() == 0
     await redis.aclose()
@@ -254,7 +173,7 @@ async def test_a_failing_site_delays_only_its_own_events_and_its_retries_hold_no
 ) -> None:
     """Site B's receiver answers 503 to everything: one drain delivers every one of site A's events and
     attempts each of B's exactly once; B's retries then wait in B's outbox, with no attempt in flight."""
-    async with _receiving(failures=0) as good, _receiving(failures=10_000) as bad:
+    async with receiving(failures=0) as good, receiving(failures=10_000) as bad:
         assert (await client.put("/v1/webhook", json={"url": good.url}, headers=site_headers())).status == 200
         headers_b = site_headers(OTHER_SITE_KEY)
         assert (await client.put("/v1/webhook", json={"url": bad.url}, headers=headers_b)).status == 200
@@ -279,7 +198,7 @@ async def test_a_failing_site_delays_only_its_own_events_and_its_retries_hold_no
 async def test_a_slow_receiver_holds_only_its_own_sites_places(client: Any, settings: Settings) -> None:
     """Site B's receiver does not answer: a running sender still delivers all of site A's events, with at
     most ``PER_SITE`` of B's requests open meanwhile."""
-    async with _receiving(failures=0) as good, _receiving(failures=0) as slow:
+    async with receiving(failures=0) as good, receiving(failures=0) as slow:
         slow.gate = asyncio.Event()
         await client.put("/v1/webhook", json={"url": good.url}, headers=site_headers())
         await client.put("/v1/webhook", json={"url": slow.url}, headers=site_headers(OTHER_SITE_KEY))
@@ -306,23 +225,23 @@ async def test_a_slow_receiver_holds_only_its_own_sites_places(client: Any, sett
 async def test_every_attempt_uses_the_current_url_and_secret(client: Any, settings: Settings) -> None:
     """A changed URL gets the next attempt, signed with the new secret; after DELETE /v1/webhook the old
     URL gets nothing more and the event is dropped."""
-    async with _receiving(failures=10_000) as old, _receiving(failures=10_000) as new:
+    async with receiving(failures=10_000) as old, receiving(failures=10_000) as new:
         await client.put("/v1/webhook", json={"url": old.url}, headers=site_headers())
         cid = await _post(client)
         await _decide(settings, cid, "publish")
         clock = Clock()
-        await _drain_sender(settings, clock=clock, rounds=1)
+        await drain_sender(settings, clock=clock, rounds=1)
         assert len(old.calls) == 1
         resp = await client.put("/v1/webhook", json={"url": new.url}, headers=site_headers())
         secret = (await resp.json())["secret"]
         clock.advance(settings.webhook_backoff_s)
-        await _drain_sender(settings, clock=clock, rounds=1)
+        await drain_sender(settings, clock=clock, rounds=1)
         assert len(old.calls) == 1 and len(new.calls) == 1
         headers, body = new.calls[0]
         assert verify(secret, headers["X-Commentmod-Signature"], body)
         assert (await client.delete("/v1/webhook", headers=site_headers())).status == 200
         clock.advance(settings.webhook_max_age_s / 2)
-        await _drain_sender(settings, clock=clock)
+        await drain_sender(settings, clock=clock)
         assert len(old.calls) == 1 and len(new.calls) == 1
         assert await _outbox(settings, "site-a") == []
 
@@ -337,10 +256,10 @@ async def test_events_of_a_comment_arrive_in_decision_order_across_a_restart(
     cid = await _post(client)
     await _decide(settings, cid, "hold")
     clock = Clock()
-    await _drain_sender(settings, clock=clock, rounds=1, name="before-restart")
+    await drain_sender(settings, clock=clock, rounds=1, name="before-restart")
     assert len(receiver.calls) == 1
     assert (await client.post(f"/v1/moderation/comments/{cid}/approve", headers=mod_headers())).status == 200
-    await _drain_sender(settings, lambda: len(receiver.calls) >= 3, clock=clock, name="after-restart")
+    await drain_sender(settings, lambda: len(receiver.calls) >= 3, clock=clock, name="after-restart")
     events = [json.loads(body) for _, body in receiver.calls]
     assert [(e["status"], e["seq"]) for e in events] == [("held", 1), ("held", 1), ("published", 2)]
     assert all(e["comment"]["status"] == e["status"] for e in events)
@@ -362,9 +281,9 @@ async def test_an_exception_in_delivery_is_a_recorded_attempt_and_retried(
     await _decide(settings, bad_id, "publish")
     await _decide(settings, good_id, "publish")
     clock = Clock()
-    assert await _drain_sender(settings, clock=clock, rounds=1) == 2
+    assert await drain_sender(settings, clock=clock, rounds=1) == 2
     clock.advance(settings.webhook_backoff_s)
-    assert await _drain_sender(settings, clock=clock, rounds=1) == 1
+    assert await drain_sender(settings, clock=clock, rounds=1) == 1
     ((event_id, _),) = await _outbox(settings, "site-a")
     attempts = [json.loads(a) for a in await redis.lrange(keys.webhook_attempts(event_id), 0, -1)]
     await redis.aclose()
@@ -394,7 +313,7 @@ async def test_private_and_malformed_webhook_urls_are_refused_at_the_api_and_at_
     await redis.hset(keys.webhook("site-a"), mapping={"url": receiver.url, "secret": "s"})
     async with TestClient(TestServer(create_app(strict))) as api:
         await _decide(strict, await _post(api), "publish")
-    assert await _drain_sender(strict, rounds=1) == 1
+    assert await drain_sender(strict, rounds=1) == 1
     assert receiver.calls == []
     ((event_id, _),) = await _outbox(strict, "site-a")
     (attempt,) = [json.loads(a) for a in await redis.lrange(keys.webhook_attempts(event_id), 0, -1)]
