@@ -27,6 +27,7 @@ from service.http import admin as http_admin
 from service.http import comments as http_comments
 from service.http import desk as http_desk
 from service.http import moderation as http_moderation
+from service.http import openapi as http_openapi
 from service.http import protocols as http_protocols
 from service.http.auth import KeyRing
 from service.http.common import (
@@ -214,5 +215,6 @@ def create_app(settings: Settings) -> web.Application:
     http_desk.add_routes(app)
     http_admin.add_routes(app)
     http_protocols.add_routes(app)
+    http_openapi.add_routes(app)
     add_moderate_page(app)
     return app
