@@ -151,15 +151,16 @@ class WebhookSender:
 
     async def drain(self) -> int:
         """Burst mode: route every queued event, then attempt every event due now (by ``clock``), round
-        after round, until none is due. Returns how many attempts were made; retries scheduled later
-        stay in their outbox."""
+        after round, until none is due. Returns how many due events were taken up (each attempted once,
+        or put back to wait for an earlier event of its comment); retries scheduled later stay in their
+        outbox."""
         await self.consumer.drain()
-        attempts = 0
+        taken = 0
         async with self._session() as session:
             while started := await self.dispatch(session):
                 await asyncio.gather(*started, return_exceptions=True)
-                attempts += len(started)
-        return attempts
+                taken += len(started)
+        return taken
 
     async def _route(self, entries: list[Entry]) -> Outcome:
         outcome = await self.outbox.route(entries)

@@ -184,7 +184,7 @@ async def drain_sender(
     name: str = "sender-1", rounds: int = 200,
 ) -> int:  # fmt: skip
     """Drain a sender round after round, moving its clock on by the first retry delay whenever nothing
-    is due, until ``until()`` or nothing is left in any outbox; returns the attempts made."""
+    is due, until ``until()`` or nothing is left in any outbox; returns the events taken up."""
     clock = clock or Clock()
     redis = aioredis.Redis.from_url(settings.redis_url or "", decode_responses=True)
     sender = WebhookSender(settings, redis, name, clock=clock)

@@ -184,10 +184,10 @@ async def test_a_failing_site_delays_only_its_own_events_and_its_retries_hold_no
         clock = Clock()
         redis = aioredis.Redis.from_url(settings.redis_url or "", decode_responses=True)
         sender = WebhookSender(settings, redis, "sender-1", clock=clock)
-        attempts = await sender.drain()
+        taken = await sender.drain()
         assert sender.in_flight == 0
         await redis.aclose()
-        assert attempts == 45
+        assert taken == 45  # every event attempted once
         assert sorted(json.loads(body)["comment"]["id"] for _, body in good.calls) == sorted(a_ids)
         assert len(bad.calls) == 40  # each once: a failure is rescheduled, not retried in a held slot
         assert await _outbox(settings, "site-a") == []
@@ -249,16 +249,18 @@ async def test_every_attempt_uses_the_current_url_and_secret(client: Any, settin
 async def test_events_of_a_comment_arrive_in_decision_order_across_a_restart(
     client: Any, settings: Settings, receiver: Receiver
 ) -> None:
-    """The ``held`` event fails; a moderator publishes; a new sender (a restart) delivers ``held`` before
-    ``published``, each body as of its own decision (built then), numbered 1 and 2."""
+    """Held, then published by a moderator, both before any sender ran: the first sender's ``held``
+    attempt fails and it stops; a new sender (a restart) delivers ``held`` before ``published``, each
+    body as of its own decision (a body built at delivery time would say ``published`` twice)."""
     receiver.failures = 1
     await client.put("/v1/webhook", json={"url": receiver.url}, headers=site_headers())
     cid = await _post(client)
     await _decide(settings, cid, "hold")
-    clock = Clock()
-    await drain_sender(settings, clock=clock, rounds=1, name="before-restart")
-    assert len(receiver.calls) == 1
     assert (await client.post(f"/v1/moderation/comments/{cid}/approve", headers=mod_headers())).status == 200
+    clock = Clock()
+    # Both events taken up; ``published`` waits for ``held``, whose one attempt fails.
+    assert await drain_sender(settings, clock=clock, rounds=1, name="before-restart") == 2
+    assert len(receiver.calls) == 1
     await drain_sender(settings, lambda: len(receiver.calls) >= 3, clock=clock, name="after-restart")
     events = [json.loads(body) for _, body in receiver.calls]
     assert [(e["status"], e["seq"]) for e in events] == [("held", 1), ("held", 1), ("published", 2)]
