@@ -17,6 +17,7 @@ from __future__ import annotations
 import asyncio
 import functools
 import time
+from collections.abc import Awaitable, Callable
 from concurrent.futures import Executor
 from dataclasses import dataclass, replace
 
@@ -67,6 +68,13 @@ def to_comment_text(record: CommentRecord) -> CommentText:
         honeypot=f.honeypot or "",
         form_elapsed_ms=f.form_elapsed_ms,
     )
+
+
+LOOKAHEAD = 1024  # comments in hand at most before a batch stops taking in entries between rounds
+
+
+def _jobs(messages: list[Entry]) -> list[StreamJob]:
+    return [StreamJob(f.get("id", ""), f.get("request_id", ""), mid) for mid, f in messages]
 
 
 def _site_of(item: Work) -> str:
@@ -136,16 +144,25 @@ class ScoringHandler:
         self.executor = executor
         self.metrics = metrics
         self.rules = RulesCache()
+        # Between rounds, entries that arrived meanwhile join the batch (a non-blocking read; the Worker
+        # plugs it in), so a comment arriving during a flood waits for one round, not the whole batch.
+        self.more: Callable[[], Awaitable[list[Entry]]] | None = None
 
     async def __call__(self, messages: list[Entry]) -> Outcome:
-        jobs = [StreamJob(f.get("id", ""), f.get("request_id", ""), mid) for mid, f in messages]
-        work, done, failed = await self._load(jobs)
+        work, done, failed = await self._load(_jobs(messages))
         self.metrics.batch.observe(len(messages))
-        for part in fair_rounds(work, _site_of, _author_of, _cost_of):  # each round stored before the next
+        pending, scored_any = work, bool(work)
+        while pending:  # one fair round at a time, each stored before the next (workers/scoring/fairness.py)
+            part, *rest = fair_rounds(pending, _site_of, _author_of, _cost_of)
             decided, unscored = await self._round(part)
             done += decided
             failed += unscored
-        return Outcome([j.message_id for j in done], failed, self._release_memory if work else None)
+            pending = [item for later in rest for item in later]
+            if pending and self.more is not None and len(pending) < LOOKAHEAD:
+                fresh, finished, refused = await self._load(_jobs(await self.more()))
+                pending, done, failed = pending + fresh, done + finished, failed + refused
+                scored_any = scored_any or bool(fresh)
+        return Outcome([j.message_id for j in done], failed, self._release_memory if scored_any else None)
 
     async def _round(self, work: list[Work]) -> tuple[list[StreamJob], list[Failure]]:
         """Score, decide, explain and store one fair round of a batch (``workers/scoring/fairness.py``)."""
@@ -324,6 +341,7 @@ class Worker:
             housekeeping=self.housekeeping,
             heartbeat=Heartbeat(redis, keys.workers, name, settings.heartbeat_ttl_s, metrics.heartbeat),
         )  # fmt: skip
+        self.handler.more = lambda: self.consumer.read_new(None)
 
     async def run(self, stop: asyncio.Event) -> None:
         """Consume until ``stop`` is set; the batch in hand always finishes first."""

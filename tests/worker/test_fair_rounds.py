@@ -6,6 +6,7 @@ from __future__ import annotations
 import functools
 import random
 from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +18,7 @@ from service.core.settings import Settings
 from tests.kits.common import OTHER_SITE_KEY, site_headers
 from tests.kits.tiny_model import build_tiny_checkpoint
 from tests.kits.workerkit import drain_worker
+from workers.consumer import Worker
 from workers.scoring.fairness import MAX_COST, ROUND_COST, comment_cost, fair_order, fair_rounds
 from workers.scoring.pipeline import ScoringPipeline
 from workers.scoring.types import CommentText, Scores, Signal
@@ -108,3 +110,36 @@ async def test_a_flood_of_long_comments_on_one_site_does_not_hold_back_another_s
     published = await redis.zrange(keys.by_status("published"), 0, -1)
     await redis.aclose()
     assert len(published) == 61 and published.index(a_id) < 61 // 2  # among the first decided
+
+
+async def test_a_comment_arriving_while_a_flood_is_in_hand_waits_for_one_round_not_the_batch(
+    client: Any, settings: Settings, recording: Recording
+) -> None:
+    """The worker has read site B's 60 long comments when site A's ordinary comment arrives: it joins the
+    batch between rounds (a non-blocking read) and is scored in the second model call, not after B's
+    whole batch (it used to wait for the next batch)."""
+    for i in range(60):
+        ip, body = f"198.51.100.{i}", long_body(100 + i)
+        payload = {"name": "B", "email": f"b{i % 3}@example.org", "body": body, "ip": ip}
+        resp = await client.post("/v1/comments", json=payload, headers=site_headers(OTHER_SITE_KEY))
+        assert resp.status == 202
+    lenient = settings.with_(thresholds={"toxicity": 0.99, "spam": 0.99}, client_rate_limit=0)
+    redis = aioredis.Redis.from_url(settings.redis_url or "", decode_responses=True)
+    try:
+        with ThreadPoolExecutor(max_workers=1) as executor:
+            worker = Worker(lenient, redis, recording, executor, "w-fair")
+            await worker.ensure_group()
+            flood = await worker.consumer.read_new(None)
+            assert len(flood) == 60
+            ordinary = "A short remark on the transit plan."
+            one = {"name": "A", "email": "a@example.org", "body": ordinary}
+            resp = await client.post("/v1/comments", json=one, headers=site_headers())
+            assert resp.status == 202
+            recording.calls.clear()
+            await worker.handle(flood)
+        assert ordinary not in recording.calls[0][0] and ordinary in recording.calls[1][0]
+        assert len(recording.calls) >= 3
+        status = await redis.hget(Keys(settings.stream_prefix).comment((await resp.json())["id"]), "status")
+        assert status == "published"
+    finally:
+        await redis.aclose()
