@@ -6,6 +6,8 @@ from __future__ import annotations
 import os
 import re
 
+import pytest
+
 from service.core.models import ID_LENGTH, RandomHex, is_comment_id, new_comment_id
 
 
@@ -18,6 +20,7 @@ def test_pooled_random_hex_never_repeats_across_refills() -> None:
     assert len(comment_id) == ID_LENGTH and is_comment_id(comment_id)
 
 
+@pytest.mark.procs
 def test_a_forked_child_does_not_reuse_the_parents_pool() -> None:
     ids = RandomHex()
     ids.take16()  # the pool is filled
