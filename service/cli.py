@@ -7,6 +7,7 @@ import sys
 from pathlib import Path
 
 from service.core.logs import configure_logging
+from service.core.sealing import use_key
 from service.core.settings import Settings, SettingsError
 
 
@@ -108,6 +109,7 @@ def main(argv: list[str] | None = None) -> int:
     except SettingsError as exc:
         print(f"commentmod: {exc}", file=sys.stderr)
         return 2
+    use_key(settings.hash_secret)  # every command that reads stored comments opens their personal fields
     configure_logging(
         settings.log_format,
         settings.log_level,

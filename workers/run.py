@@ -15,6 +15,7 @@ from aiohttp import web
 from service.core.connections import redis_client
 from service.core.logs import get_logger
 from service.core.metrics import CONTENT_TYPE
+from service.core.sealing import use_key
 from service.core.settings import Settings
 from workers.consumer import Worker
 from workers.scoring.pipeline import ScoringPipeline
@@ -71,6 +72,7 @@ async def serve_worker(
     assert settings.redis_url, "the CLI resolves the Redis URL first"
     name = settings.worker_name or default_worker_name()
     stop = stop or asyncio.Event()
+    use_key(settings.hash_secret)  # personal fields of stored comments are sealed under it
     _install_signals(asyncio.get_running_loop(), stop, name)
     redis = redis_client(settings.redis_url, max(settings.block_ms / 1000 + 5, 10))
     with ThreadPoolExecutor(max_workers=1, thread_name_prefix="scoring") as executor:

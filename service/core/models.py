@@ -13,6 +13,7 @@ from typing import Any
 import orjson
 
 from service.core.privacy import author_hash
+from service.core.sealing import seal_fields, unseal_fields
 
 STATUSES = ("pending", "published", "held", "rejected")
 ID_LENGTH = 28  # 12 hex digits of milliseconds + 16 random hex digits
@@ -88,12 +89,13 @@ class CommentFields:
         return json.dumps(self.set_fields(), ensure_ascii=False)
 
     def stored_json(self) -> bytes:
-        """The compact JSON stored in Redis: the fields that are set (orjson; ``from_json`` reads it)."""
-        return orjson.dumps(self.set_fields())
+        """The compact JSON stored in Redis: the fields that are set, email, IP, user agent and referrer
+        sealed when there is a key (``service.core.sealing``; orjson; ``from_json`` reads it)."""
+        return orjson.dumps(seal_fields(self.set_fields()))
 
     @classmethod
     def from_json(cls, raw: str | bytes) -> CommentFields:
-        return cls(**json.loads(raw))
+        return cls(**unseal_fields(json.loads(raw)))
 
 
 def _drop_pool(ref: weakref.ref[RandomHex]) -> None:

@@ -21,6 +21,7 @@ from service.core.logs import get_logger
 from service.core.metrics import CONTENT_TYPE, ApiMetrics
 from service.core.models import RandomHex
 from service.core.queue import Enqueuer, QueueUnavailable, RateLimits
+from service.core.sealing import use_key
 from service.core.settings import Settings
 from service.core.store import DecisionStore
 from service.http import admin as http_admin
@@ -202,6 +203,7 @@ def create_app(settings: Settings) -> web.Application:
     )
     app[IDS] = ids
     app[SETTINGS] = settings
+    use_key(settings.hash_secret)  # personal fields of stored comments are sealed under it
     app[KEYS] = Keys(settings.stream_prefix)
     app[KEYRING] = KeyRing(settings.api_keys, settings.moderator_keys)
     app[METRICS] = app_metrics
