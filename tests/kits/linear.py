@@ -38,13 +38,8 @@ def growth(run: Callable[[Any], object], small: Any, large: Any, repeats: int = 
     times = 1
     while times < _MAX_TIMES and cpu_ns(run, small, times) < _SAMPLE_NS:
         times *= 4
-    best_small = best_large = None
-    for _ in range(repeats):
-        took_small, took_large = cpu_ns(run, small, times), cpu_ns(run, large, times)
-        best_small = took_small if best_small is None else min(best_small, took_small)
-        best_large = took_large if best_large is None else min(best_large, took_large)
-    assert best_small is not None and best_large is not None
-    return best_large / max(best_small, 1)
+    samples = [(cpu_ns(run, small, times), cpu_ns(run, large, times)) for _ in range(repeats)]
+    return min(large for _, large in samples) / max(min(small for small, _ in samples), 1)
 
 
 async def acpu_ns(run: Callable[[Any], Awaitable[object]], arg: Any, times: int = 1) -> int:
