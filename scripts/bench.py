@@ -5,6 +5,8 @@
     python scripts/bench.py --json out.json # also write the figures as JSON
     python scripts/bench.py --data DIR      # comments from DIR (.csv/.jsonl/.txt) instead of synthetic
     python scripts/bench.py --only intake   # just the intake rows (bare handler vs API)
+    python scripts/bench.py --only protocols  # just the protocol rows (Perspective, Coral, Akismet)
+    python scripts/bench.py --only flood    # one comment's cost, and site A's latency while B floods
 
 Everything it starts (redis-server, API, worker, load generator) listens on 127.0.0.1 only and is
 stopped at the end, also on errors and Ctrl-C. Missed goals are reported, not errors: exit 0; any
@@ -28,10 +30,12 @@ from typing import Any, NoReturn
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))  # the service packages, also without `pip install -e .`
 
+from benchkit.flood import flood_rows  # noqa: E402
 from benchkit.intake import IntakeRun, intake_api, intake_bare  # noqa: E402
 from benchkit.load import LoadGen, have_wrk  # noqa: E402
 from benchkit.phases import SITE_KEY, Ctx, Plan  # noqa: E402
 from benchkit.procs import Procs, machine_info  # noqa: E402
+from benchkit.protocols import protocol_rows  # noqa: E402
 from benchkit.report import Row, percentile, render, write_json  # noqa: E402
 from benchkit.scoring import scoring_phase  # noqa: E402
 from benchkit.texts import comments_from_dir, payload, synthetic_comments  # noqa: E402
@@ -58,7 +62,11 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--rate", type=float, default=50.0, help="paced phase comments per second")
     parser.add_argument("--work-dir", type=Path, help="where Redis writes its AOF (default ./var/bench)")
     parser.add_argument("--seed", type=int, default=7)
-    parser.add_argument("--only", choices=["intake"], help="run only these rows (intake: a few minutes less)")
+    parser.add_argument(
+        "--only",
+        choices=["intake", "protocols", "flood"],
+        help="run only these rows (intake: a few minutes less)",
+    )
     return parser.parse_args(argv)
 
 
@@ -246,10 +254,15 @@ def main(argv: list[str] | None = None) -> int:
     started = time.monotonic()
     error: BaseException | None = None
     try:
-        intake, api_rss = intake_rows(ctx)
-        rows += intake
-        if args.only != "intake":
+        if args.only not in {"protocols", "flood"}:
+            intake, api_rss = intake_rows(ctx)
+            rows += intake
+        if args.only is None:
             rows += scoring_rows(ctx, api_rss)
+        if args.only in {None, "protocols"}:
+            rows += protocol_rows(ctx)
+        if args.only in {None, "flood"}:
+            rows += flood_rows(ctx)
     except (Exception, KeyboardInterrupt) as exc:
         error = exc
     finally:

@@ -22,6 +22,10 @@ ROW_KEYS = (
     "api_rss",
     "worker_rss",
     "redis_per_comment",
+    "protocols_no_worker",
+    "protocol_analyze_p95",
+    "protocol_coral_p95",
+    "protocol_comment_check_p95",
 )
 
 

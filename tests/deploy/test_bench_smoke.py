@@ -32,6 +32,10 @@ ROWS = (
     "api_rss",
     "worker_rss",
     "redis_per_comment",
+    "protocols_no_worker",
+    "protocol_analyze_p95",
+    "protocol_coral_p95",
+    "protocol_comment_check_p95",
 )
 ROW_LINE = re.compile(r"^(?P<key>[a-z0-9_]+)\s+(?P<value>\S+) (?P<unit>.+?)\s{2,}(?P<goal>.+?)\s{2,}"
                       r"(?P<result>PASS|FAIL|info)\s{2,}(?P<details>.*)$")  # fmt: skip
