@@ -341,7 +341,7 @@ class Worker:
             housekeeping=self.housekeeping,
             heartbeat=Heartbeat(redis, keys.workers, name, settings.heartbeat_ttl_s, metrics.heartbeat),
         )  # fmt: skip
-        self.handler.more = lambda: self.consumer.read_new(None)
+        self.handler.more = self.consumer.read_more  # kept claimed with the batch in hand
 
     async def run(self, stop: asyncio.Event) -> None:
         """Consume until ``stop`` is set; the batch in hand always finishes first."""

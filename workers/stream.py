@@ -123,6 +123,7 @@ class StreamConsumer:
         self.heartbeat = heartbeat
         self._last_claim = 0.0
         self._last_housekeeping = 0.0
+        self._in_hand: list[str] = []  # ids of the batch being processed, kept claimed
 
     async def ensure_group(self) -> None:
         try:
@@ -182,7 +183,8 @@ class StreamConsumer:
     async def process(self, entries: list[Entry], ack: Ack | None = None) -> Outcome:
         """Handle one batch, kept claimed meanwhile; dead-letter what failed its last delivery;
         acknowledge what is finished (through ``ack`` when given)."""
-        async with self.keep_claimed([mid for mid, _ in entries]):
+        self._in_hand = [mid for mid, _ in entries]
+        async with self.keep_claimed(self._in_hand):
             outcome = await self.handler(entries)
         finished = list(outcome.done)
         for failure in outcome.failed:
@@ -203,6 +205,13 @@ class StreamConsumer:
             self.spec.group, self.name, {self.spec.stream: ">"}, count=self.spec.batch_size, block=block_ms
         )
         return [(mid, fields) for _, entries in response or [] for mid, fields in entries]
+
+    async def read_more(self) -> list[Entry]:
+        """For a handler in the middle of a batch: entries that arrived meanwhile (no blocking), kept
+        claimed with the rest of the batch; the handler answers for them in its ``Outcome``."""
+        entries = await self.read_new(None)
+        self._in_hand.extend(mid for mid, _ in entries)
+        return entries
 
     async def read_own_pending(self) -> list[Entry]:
         """Entries delivered to this consumer and not acknowledged (a failure left for a retry, or a
@@ -235,10 +244,11 @@ class StreamConsumer:
 
     @contextlib.asynccontextmanager
     async def keep_claimed(self, message_ids: list[str]) -> AsyncIterator[None]:
-        """While a batch is in hand, reset its entries' idle time every third of ``claim_idle_ms``, so
-        a long batch (large batches of long comments, a slow machine) is not reclaimed and processed
-        again by a peer; a stalled or dead consumer stops refreshing, and its entries go to the others.
-        An entry a peer took over meanwhile (idle under half the interval) is left to it."""
+        """While a batch is in hand, reset its entries' idle time every third of ``claim_idle_ms`` (ids
+        added to ``message_ids`` meanwhile too), so a long batch (large batches of long comments, a slow
+        machine) is not reclaimed and processed again by a peer; a stalled or dead consumer stops
+        refreshing, and its entries go to the others. An entry a peer took over meanwhile (idle under
+        half the interval) is left to it."""
         interval_s = self.spec.claim_idle_ms / 3000
 
         async def refresh() -> None:
@@ -247,7 +257,7 @@ class StreamConsumer:
                 try:
                     await self.redis.xclaim(
                         self.spec.stream, self.spec.group, self.name, int(interval_s * 500),
-                        message_ids, justid=True,
+                        list(message_ids), justid=True,
                     )  # fmt: skip
                 except (RedisError, OSError) as exc:
                     log.warning("claim_refresh_failed", worker=self.name, error=type(exc).__name__)
