@@ -57,8 +57,8 @@ class DecisionStore:
     """Reads and fenced writes of comment records."""
 
     def __init__(self, redis: Redis, keys: Keys, retention_s: int = 0) -> None:
-        """``retention_s`` > 0 expires published and rejected records that long after their decision;
-        held and pending comments never expire."""
+        """``retention_s`` > 0 expires decided records (held ones too) that long after their decision
+        (a moderator's decision starts it again); pending comments never expire."""
         self._redis = redis
         self._keys = keys
         self._retention_s = retention_s
@@ -205,4 +205,13 @@ class DecisionStore:
         removed = 0
         for status in ("published", "rejected"):
             removed += int(await self._redis.zremrangebyscore(self._keys.by_status(status), "-inf", cutoff))
+        # Held ids are scored by creation time: drop those whose record has expired.
+        old = await self._redis.zrangebyscore(self._keys.held, "-inf", cutoff, start=0, num=10_000)
+        if old:
+            pipe = self._redis.pipeline(transaction=False)
+            for comment_id in old:
+                pipe.exists(self._keys.comment(comment_id))
+            gone = [cid for cid, exists in zip(old, await pipe.execute(), strict=True) if not exists]
+            if gone:
+                removed += int(await self._redis.zrem(self._keys.held, *gone))
         return removed

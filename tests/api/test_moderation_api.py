@@ -193,7 +193,7 @@ async def test_healthz_is_ok_and_readyz_needs_a_worker_heartbeat(client: Any, se
     assert (await client.get("/readyz")).status == 200
 
 
-async def test_retention_expires_decided_records_and_keeps_held_ones(client: Any, settings: Settings) -> None:
+async def test_retention_expires_decided_records_held_ones_too(client: Any, settings: Settings) -> None:
     redis = aioredis.Redis.from_url(settings.redis_url or "", decode_responses=True)
     keys = Keys(settings.stream_prefix)
     store = DecisionStore(redis, keys, retention_s=3600)
@@ -203,7 +203,7 @@ async def test_retention_expires_decided_records_and_keeps_held_ones(client: Any
         assert record is not None
         await store.decide(cid, record.created_at, Decision(verdict=verdict, scores={}, reasons=[]))
     assert 3500 < await redis.ttl(keys.comment(published)) <= 3600
-    assert await redis.ttl(keys.comment(held)) == -1  # held: kept until a moderator acts
+    assert 3500 < await redis.ttl(keys.comment(held)) <= 3600  # held ones expire too (issue 17)
     await store.moderate(held, "alice", approve=False, note=None)
     assert 3500 < await redis.ttl(keys.comment(held)) <= 3600
     await redis.aclose()

@@ -4,6 +4,8 @@ each key of the test's prefix and each value in it, whatever its type."""
 
 from __future__ import annotations
 
+import asyncio
+import time
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -98,3 +100,21 @@ async def test_without_a_key_values_are_stored_as_before(client: Any, redis: Any
     await post_held(client, redis, settings, "A calm remark without a key.")
     dump = await redis_dump(redis, settings.stream_prefix)
     assert EMAIL in dump and PREFIX not in dump
+
+
+async def test_held_comments_expire_after_the_retention_too(
+    client: Any, redis: Any, settings: Settings
+) -> None:
+    retained = settings.with_(retention_days=1.0)
+    comment_id = await post_held(client, redis, retained, "A calm remark to expire.")
+    keys = Keys(settings.stream_prefix)
+    assert 0 < await redis.ttl(keys.comment(comment_id)) <= 86400
+    assert 0 < await redis.ttl(keys.audit(comment_id)) <= 86400
+    # Once the record has expired (deleted here), the held queue's index loses its id too.
+    short = DecisionStore(redis, keys, retention_s=1)
+    await redis.delete(keys.comment(comment_id))
+    deadline = time.monotonic() + 120
+    while await redis.zscore(keys.held, comment_id) is not None:
+        await short.trim_indexes()
+        assert time.monotonic() < deadline, "the held index kept an expired comment"
+        await asyncio.sleep(0.2)

@@ -26,10 +26,11 @@ if ARGV[3] == 'held' then
   redis.call('ZADD', KEYS[2], ARGV[5], ARGV[1])
 else
   redis.call('ZADD', KEYS[5], ARGV[8], ARGV[1])
-  if tonumber(ARGV[9]) > 0 then
-    redis.call('EXPIRE', KEYS[1], ARGV[9])
-    redis.call('EXPIRE', KEYS[4], ARGV[9])
-  end
+end
+-- Held comments expire too (a moderator's decision later sets the retention again from then on).
+if tonumber(ARGV[9]) > 0 then
+  redis.call('EXPIRE', KEYS[1], ARGV[9])
+  redis.call('EXPIRE', KEYS[4], ARGV[9])
 end
 redis.call('PUBLISH', ARGV[7], ARGV[1])
 local seq = redis.call('HINCRBY', KEYS[1], 'event_seq', 1)
