@@ -17,10 +17,10 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
 
 from service.core.reputation import Standing, network_of
 from service.core.rules import RuleHit, SiteRules
+from service.core.settings import Settings
 from workers.scoring.types import Reason, Scores
 
 SCORING_FAILED = "scoring_failed"
@@ -41,7 +41,7 @@ class AuthorPolicy:
     margin: float = 0.1  # how far over each threshold a trusted author's score may go and still publish
 
 
-def author_policy(standing: Standing, ip: str | None, settings: Any, rules: SiteRules) -> AuthorPolicy:
+def author_policy(standing: Standing, ip: str | None, settings: Settings, rules: SiteRules) -> AuthorPolicy:
     """The author part of a comment's policy: trusted only by moderator approvals (or a moderator) on its
     site and from a network an approved comment came from; the margin is the site's or the setting's."""
     network = network_of(ip, settings.hash_secret)
