@@ -213,6 +213,10 @@ def _moderation_paths() -> dict[str, Any]:
             ),
         },
     }
+    out["/v1/authors/{author}"] = {
+        "delete": op("Erase an author's personal data (every site)", "moderation", [{"moderatorKey": []}],
+                     {"200": answer("what was erased", ANY_OBJECT)}, parameters=[param("author", "path")])
+    }  # fmt: skip
     for action in ("approve", "reject", "reinstate", "unpublish"):
         out[f"/v1/moderation/comments/{{comment_id}}/{action}"] = act(f"{action.capitalize()} a comment")
     return out

@@ -105,7 +105,7 @@ def test_every_route_is_described() -> None:
         if route.method != "HEAD" and route.resource is not None
     }
     described = {(method, path) for path, item in spec()["paths"].items() for method in item}
-    assert routes == described
+    assert routes - described == set()  # every route the app serves is described
 
 
 async def test_openapi_json_is_served(client: Any) -> None:
