@@ -191,7 +191,8 @@ async def list_comments(request: web.Request) -> web.Response:
     if status not in LISTS:
         raise bad_query(status="held, published or rejected")
     page = await _scan(request, status, _filters(request))
-    return _listing(request, page.items, next_cursor=page.next_cursor, scanned=page.scanned)
+    extra = {"resume_cursor": page.resume_cursor} if page.resume_cursor else {}
+    return _listing(request, page.items, next_cursor=page.next_cursor, scanned=page.scanned, **extra)
 
 
 async def queue_counts(request: web.Request) -> web.Response:

@@ -78,6 +78,7 @@ class Page:
     items: list[CommentRecord] = field(default_factory=list)
     next_cursor: str | None = None
     scanned: int = 0
+    resume_cursor: str | None = None  # where the index ended: what is added after it comes from here
 
 
 async def _next_ids(redis: Redis, key: str, pos: Position, descending: bool, n: int) -> list[tuple[str, int]]:
@@ -129,8 +130,9 @@ async def scan(
                 if len(page.items) == limit:
                     page.next_cursor = pos.cursor()
                     return page
-        if len(rows) < want:
-            return page  # the index is exhausted
+        if len(rows) < want:  # the index is exhausted
+            page.resume_cursor = pos.cursor() if pos.score is not None else cursor
+            return page
     page.next_cursor = pos.cursor() if pos.score is not None else None
     return page
 

@@ -29,7 +29,7 @@ from service.http.web.signin import login_form, login_retry_after
 log = get_logger("commentmod.moderate")
 
 STATIC_DIR = Path(__file__).resolve().parent / "static"
-STATIC_FILES = {"app.js": "text/javascript", "app.css": "text/css"}
+STATIC_FILES = {"app.js": "text/javascript", "desk.js": "text/javascript", "app.css": "text/css"}
 CSP = (
     "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
     "connect-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'self'"
@@ -68,6 +68,7 @@ _LOGIN = """<body class="login">
 """
 
 _SHELL = """<body data-csrf="{csrf}" data-moderator="{moderator}" data-thresholds="{thresholds}">
+<a class="skip" href="#list">Skip to the comments</a>
 <header class="top">
 <h1>commentmod</h1>
 <nav id="tabs" aria-label="Lists">
@@ -75,24 +76,37 @@ _SHELL = """<body data-csrf="{csrf}" data-moderator="{moderator}" data-threshold
 <button type="button" data-view="published" aria-pressed="false">Published</button>
 <button type="button" data-view="rejected" aria-pressed="false">Rejected</button>
 </nav>
+<div class="tools">
+<details id="activity" class="tool"><summary>Activity</summary>
+<div class="panel" id="activity-panel"><p>Loading…</p></div></details>
+<details id="rules" class="tool"><summary>Site rules</summary>
+<div class="panel">
+<form id="rules-form" novalidate>
+<p class="row"><label for="rules-site">Site</label>
+<input id="rules-site" name="site" required maxlength="64">
+<button type="button" id="rules-load">Load</button></p>
+<div id="rules-fields"></div>
+<div class="advanced"><label for="rules-doc">The rules as JSON (what the form sends; editing it sends it
+as written)</label>
+<textarea id="rules-doc" rows="4" spellcheck="false"></textarea></div>
+<p class="row"><button type="submit" id="rules-save">Save rules</button>
+<span id="rules-status" role="status"></span></p>
+</form></div></details>
+<details id="keys" class="tool"><summary>Keyboard <kbd>?</kbd></summary>
+<div class="panel"><p><kbd>j</kbd>/<kbd>k</kbd> next/previous, <kbd>x</kbd> select, <kbd>a</kbd> approve
+(or reinstate), <kbd>r</kbd> reject (or unpublish), <kbd>u</kbd> undo (5 s), <kbd>c</kbd> context,
+<kbd>s</kbd> scores, <kbd>/</kbd> search, <kbd>?</kbd> this help, <kbd>Esc</kbd> leave a field.</p>
+</div></details>
+</div>
 <span class="who">Signed in as <b id="who"></b></span>
 <form id="logout" method="post" action="/moderate/logout"><button type="submit">Sign out</button></form>
 </header>
 <section id="toolbar" aria-label="Filters and bulk actions"></section>
 <section id="counts" aria-label="Held comments per reason"></section>
-<main id="list" aria-live="polite"></main>
+<p id="announce" role="status" aria-live="polite"></p>
+<main id="list" tabindex="-1"></main>
 <div id="more"></div>
-<aside id="toasts" aria-live="assertive"></aside>
-<details id="rules" class="help"><summary>Site rules</summary>
-<form id="rules-form">
-<label for="rules-site">Site</label> <input id="rules-site" name="site" required maxlength="64">
-<button type="button" id="rules-load">Load</button>
-<textarea id="rules-doc" rows="10" cols="80" spellcheck="false" aria-label="Rules (JSON)"></textarea>
-<button type="submit" id="rules-save">Save rules</button> <span id="rules-status" role="status"></span>
-</form></details>
-<details class="help"><summary>Keyboard</summary>
-<p><kbd>j</kbd>/<kbd>k</kbd> next/previous, <kbd>x</kbd> select, <kbd>a</kbd> approve,
-<kbd>r</kbd> reject, <kbd>u</kbd> undo (5 s), <kbd>/</kbd> search.</p></details>
+<aside id="toasts" aria-live="assertive" aria-label="Notifications"></aside>
 <script src="/moderate/static/app.js" defer></script>
 </body>
 </html>

@@ -6,12 +6,15 @@
   const CSRF = document.body.dataset.csrf || "";
   const THRESHOLDS = JSON.parse(document.body.dataset.thresholds || "{}");
   const UNDO_MS = 5000;
+  const POLL_MS = 15000;
   const PAGE = 50;
   const REASONS = {
     toxicity: "Toxic language", severe_toxicity: "Severely toxic language", obscene: "Obscene language",
     threat: "Threat", insult: "Insult", identity_attack: "Attack on an identity",
     sexual_explicit: "Sexually explicit", spam: "Looks like spam",
     scoring_failed: "Automatic scoring failed: a person must decide", none: "No reason recorded",
+    banned_pattern: "Banned by a site rule", suspect_word: "Suspect word", too_many_links: "Too many links",
+    premoderated_thread: "Pre-moderated thread", banned_author: "Banned author",
   };
   const SIGNALS = {
     link: "links", link_shortener: "link shortener", name_url: "a URL as the name",
@@ -21,11 +24,18 @@
     rate_ip: "many comments from this IP", duplicate_body: "same text posted elsewhere",
     spam_domain: "links to domains seen in spam",
   };
+  // Per list: the two row actions (a / r keys) and their labels.
+  const ACTIONS = {
+    held: [["approve", "Approve", "Approved"], ["reject", "Reject", "Rejected"]],
+    published: [["unpublish", "Unpublish", "Unpublished"]],
+    rejected: [["reinstate", "Reinstate", "Reinstated"]],
+  };
+  const KEY_ACTION = { a: ["approve", "reinstate"], r: ["reject", "unpublish"] };
 
   const state = {
-    view: "held", filters: { reason: "", site: "", thread: "", q: "" },
-    items: [], cursor: null, focus: 0, selected: new Set(), cards: new Map(),
-    batches: [], counts: null, loading: 0,
+    view: "held", filters: { reason: "", site: "", thread: "", q: "", author: "" },
+    items: [], cursor: null, resume: null, focus: 0, selected: new Set(), cards: new Map(),
+    batches: [], counts: null, loading: 0, fresh: 0,
   };
   const $ = (id) => document.getElementById(id);
 
@@ -47,14 +57,14 @@
   }
   const fmt = (n) => (typeof n === "number" && isFinite(n) ? n.toFixed(2) : "–");
   const words = (code) => REASONS[code] || String(code).replace(/_/g, " ");
-  function when(iso) {
+  function ago(iso) {
     const date = new Date(iso);
     if (!iso || isNaN(date)) return "";
     const mins = Math.round((Date.now() - date.getTime()) / 60000);
-    const ago = mins < 1 ? "just now" : mins < 60 ? `${mins} min ago`
+    return mins < 1 ? "just now" : mins < 60 ? `${mins} min ago`
       : mins < 2880 ? `${Math.round(mins / 60)} h ago` : `${Math.round(mins / 1440)} days ago`;
-    return `${date.toLocaleString()} (${ago})`;
   }
+  function announce(text) { $("announce").textContent = text; }
 
   // ---- API ---------------------------------------------------------------------------------
   async function api(path, { method = "GET", body, keepalive = false } = {}) {
@@ -67,14 +77,16 @@
     });
     if (res.status === 401) { location.assign("/moderate"); throw new Error("signed out"); }
     const data = await res.json().catch(() => ({}));
-    if (!res.ok) throw new Error(data.message || `HTTP ${res.status}`);
+    if (!res.ok) { const e = new Error(data.message || `HTTP ${res.status}`); e.data = data; throw e; }
     return data;
   }
   const commentUrl = (id, extra = "") => `/v1/moderation/comments/${encodeURIComponent(id)}/history${extra}`;
+  const contextUrl = (id) => `/v1/moderation/comments/${encodeURIComponent(id)}/context`;
 
   // ---- one comment -------------------------------------------------------------------------
   function reasonText(r) {
     let text = words(r.code);
+    if (r.rule) text += `: “${r.rule}”`;
     if (typeof r.score === "number") {
       text += `: score ${fmt(r.score)}`;
       if (typeof r.threshold === "number") text += ` at or over the threshold ${fmt(r.threshold)}`;
@@ -86,8 +98,7 @@
   }
 
   // Span offsets are code points into the body (as Python counts them), so index by code point.
-  function bodyNode(text, reasons) {
-    const chars = Array.from(String(text));
+  function spansOf(chars, reasons) {
     const spans = [];
     for (const r of reasons || []) {
       for (const s of (r && Array.isArray(r.spans) ? r.spans : [])) {
@@ -96,10 +107,14 @@
         if (a < b) spans.push([a, b]);
       }
     }
-    spans.sort((x, y) => x[0] - y[0]);
+    return spans.sort((x, y) => x[0] - y[0]);
+  }
+
+  function bodyNode(text, reasons) {
+    const chars = Array.from(String(text));
     const node = el("p", "body");
     let pos = 0;
-    for (const [a, b] of spans) {
+    for (const [a, b] of spansOf(chars, reasons)) {
       if (b <= pos) continue;
       const start = Math.max(a, pos);
       if (start > pos) node.append(chars.slice(pos, start).join(""));
@@ -108,6 +123,27 @@
     }
     if (pos < chars.length) node.append(chars.slice(pos).join(""));
     return node;
+  }
+
+  // The reason chips (text only) and, beside them, the words the reasons point at.
+  function reasonChips(item) {
+    const reasons = item.reasons || [];
+    const list = el("ul", "reasons", ...reasons.map((r) => {
+      const li = el("li", `chip reason-${String(r.code).replace(/[^a-z_]/g, "")}`,
+        r.rule ? `${words(r.code)}: ${r.rule}` : words(r.code));
+      li.title = reasonText(r);
+      return li;
+    }));
+    const chars = Array.from(String(item.body));
+    const seen = new Set();
+    const hits = el("span", "hits");
+    for (const [a, b] of spansOf(chars, reasons)) {
+      const word = chars.slice(a, b).join("");
+      if (seen.has(word) || seen.size >= 4) continue;
+      seen.add(word);
+      hits.append(el("mark", null, word));
+    }
+    return [list, seen.size ? hits : null];
   }
 
   function scoreBars(scores) {
@@ -122,14 +158,16 @@
       if (typeof threshold === "number") {
         const mark = el("div", "mark");
         mark.style.left = `${threshold * 100}%`;
-        mark.title = `threshold ${fmt(threshold)}`;
         track.append(mark);
       }
       track.setAttribute("role", "meter");
       track.setAttribute("aria-valuenow", String(value));
+      track.setAttribute("aria-valuemin", "0");
+      track.setAttribute("aria-valuemax", "1");
       track.setAttribute("aria-label", name);
       const label = typeof threshold === "number" ? `${fmt(value)} / ${fmt(threshold)}` : fmt(value);
-      box.append(el("div", "score", el("span", "score-name", name), track, el("span", "score-value", label)));
+      box.append(el("div", "score", el("span", "score-name", name.replace(/_/g, " ")), track,
+        el("span", "score-value", label)));
     }
     return box;
   }
@@ -144,9 +182,55 @@
     return list;
   }
 
+  // ---- context: thread, parent, author (with actions) --------------------------------------------
+  function brief(c, label) {
+    const verdict = c.verdict ? `, automatic verdict ${c.verdict}` : "";
+    return el("div", "brief", el("span", "brief-head", `${label}${c.name} · ${c.status}${verdict} · ${ago(c.created_at)}`),
+      el("p", "brief-body", c.body));
+  }
+
+  function authorBox(ctx) {
+    const a = ctx.author;
+    const standing = el("span", "standing", `${a.standing}, ${a.approved} published`);
+    const set = (value, label) => button(label, async () => {
+      try {
+        const url = `/v1/moderation/authors/${encodeURIComponent(a.site)}/${encodeURIComponent(a.id)}`;
+        const res = await api(url, { method: "PUT", body: { standing: value } });
+        standing.textContent = `${res.standing}, ${res.approved} published`;
+        toast(`Author ${a.name}: ${res.standing}`);
+      } catch (e) { toast(`Not changed: ${e.message}`); }
+    }, `author-${value}`);
+    return el("div", "author", el("span", "author-head", "Author ", el("b", null, a.name), " · "), standing,
+      el("span", "author-actions", set("trusted", "Trust"), set("banned", "Ban"), set("normal", "Reset"),
+        button("All comments by this author", () => setFilter("author", a.id), "link all-by-author")));
+  }
+
+  async function showContext(item, box) {
+    let ctx;
+    try { ctx = await api(contextUrl(item.id)); } catch (e) { box.replaceChildren(el("p", null, e.message)); return; }
+    const parts = [el("p", "ctx-thread", "Article: ", el("span", "thread-url", ctx.thread || "(no thread)"))];
+    if (ctx.parent) parts.push(brief(ctx.parent, "In reply to "));
+    else if (ctx.parent_id) parts.push(el("p", null, "In reply to a comment that is no longer stored."));
+    parts.push(authorBox(ctx));
+    const recent = ctx.author_recent.length ? ctx.author_recent.map((c) => brief(c, ""))
+      : [el("p", "muted", "No other recent comments by this author.")];
+    parts.push(el("div", "recent", el("h3", null, "Their recent comments"), ...recent));
+    box.replaceChildren(...parts);
+  }
+
+  function toggleExtra(node, kind, fill) {
+    const box = node.extra;
+    if (box.dataset.kind === kind && !box.hidden) { box.hidden = true; return; }
+    box.dataset.kind = kind;
+    box.hidden = false;
+    box.replaceChildren(el("p", "muted", "Loading…"));
+    fill(box);
+  }
+
   function card(item) {
     const node = el("article", `card status-${state.view}`);
     node.tabIndex = -1;
+    node.setAttribute("aria-label", `Comment by ${item.name}`);
     const email = el("span", "email");
     const pick = el("input");
     pick.type = "checkbox";
@@ -157,29 +241,36 @@
       email.textContent = (await api(commentUrl(item.id, "?include=email"))).email || "";
       emailButton.remove();
     }, "link");
-    const meta = el("div", "meta", state.view === "held" ? pick : null, thread,
-      el("span", "name", item.name), el("time", null, when(item.created_at)),
-      el("span", "site", item.site), emailButton, email);
-    const reasons = el("ul", "reasons", ...(item.reasons || []).map((r) => el("li", null, reasonText(r))));
-    const history = el("div", "history");
-    const showHistory = button("History", async () => {
-      history.replaceChildren(auditList((await api(commentUrl(item.id))).audit || []));
-    }, "link");
-    node.append(meta, scoreBars(item.scores), reasons, bodyNode(item.body, item.reasons));
-    if (state.view === "held") {
-      const note = el("input", "note");
-      note.placeholder = "Note (optional)";
-      note.maxLength = 2000;
-      node.append(el("div", "actions", note,
-        button("Approve", () => schedule([item.id], "approve", note.value), "approve"),
-        button("Reject", () => schedule([item.id], "reject", note.value), "reject"), showHistory));
-      node.noteInput = note;
-    } else {
-      const decided = `${item.status} by ${item.decided_by || "?"} ${when(item.decided_at)}`;
-      node.append(el("div", "actions", el("span", "decided", decided), showHistory));
+    const extra = el("div", "extra");
+    extra.hidden = true;
+    node.extra = extra;
+    const tools = el("span", "tools-row",
+      button("Context", () => toggleExtra(node, "context", (box) => showContext(item, box)), "link ctx"),
+      button("Scores", () => toggleExtra(node, "scores", (box) => box.replaceChildren(
+        scoreBars(item.scores), el("ul", "reason-text", ...(item.reasons || []).map((r) => el("li", null, reasonText(r)))))), "link"),
+      button("History", () => toggleExtra(node, "history", async (box) => {
+        box.replaceChildren(auditList((await api(commentUrl(item.id))).audit || []));
+      }), "link"),
+      emailButton, email);
+    const [chips, hits] = reasonChips(item);
+    const when = el("time", null, ago(item.created_at));
+    when.dateTime = item.created_at || "";
+    const meta = el("div", "meta", chips, hits, el("span", "name", item.name), when, thread,
+      el("span", "site", item.site), tools);
+    const main = el("div", "main", bodyNode(item.body, item.reasons), meta, extra);
+    const note = el("input", "note");
+    note.placeholder = "Note";
+    note.maxLength = 2000;
+    note.setAttribute("aria-label", "Note (optional)");
+    node.noteInput = note;
+    const buttons = ACTIONS[state.view].map(([action, label]) =>
+      button(label, () => schedule([item.id], action, note.value), action));
+    if (state.view !== "held") {
+      const decided = el("span", "decided", `${item.status} by ${item.decided_by || "?"} ${ago(item.decided_at)}`);
+      meta.append(decided);
     }
-    node.pick = pick;
-    node.append(history);
+    node.append(state.view === "held" ? pick : el("span", "nopick"), main, el("div", "actions", ...buttons, note));
+    node.pick = state.view === "held" ? pick : null;
     node.addEventListener("click", () => { state.focus = visible().indexOf(item); paintFocus(); });
     return node;
   }
@@ -198,10 +289,24 @@
       return node;
     });
     const empty = state.loading ? "Loading…" : state.view === "held" ? "Nothing held. Well done." : "Nothing here.";
-    $("list").replaceChildren(...(nodes.length ? nodes : [el("p", "empty", empty)]));
+    const list = $("list");
+    if (!nodes.length) list.replaceChildren(el("p", "empty", empty));
+    else syncChildren(list, nodes);
     $("more").replaceChildren(state.cursor ? button("Load more", () => load(true), "more") : "");
     paintFocus();
     paintBulk();
+  }
+
+  // Replace the list's rows without re-inserting the ones that stay: the reader's place and focus hold.
+  function syncChildren(list, nodes) {
+    const keep = new Set(nodes);
+    for (const child of [...list.children]) if (!keep.has(child)) child.remove();
+    let prev = null;
+    for (const node of nodes) {
+      const want = prev ? prev.nextSibling : list.firstChild;
+      if (want !== node) list.insertBefore(node, want);
+      prev = node;
+    }
   }
 
   function paintFocus() {
@@ -250,12 +355,19 @@
     select.value = current;
   }
 
+  function filterChip(name, label) {
+    if (!state.filters[name]) return [];
+    return [el("span", "chip", `${label}: `, el("b", null, state.filters[name])),
+      button(`clear ${label}`, () => setFilter(name, ""), "link")];
+  }
+
   function toolbar() {
     const bar = $("toolbar");
     const search = el("input", "search");
     search.id = "search";
     search.type = "search";
     search.placeholder = state.view === "held" ? "Search held comments" : `Search ${state.view} comments`;
+    search.setAttribute("aria-label", search.placeholder);
     search.value = state.filters.q;
     search.addEventListener("keydown", (e) => { if (e.key === "Enter") setFilter("q", search.value.trim()); });
     const parts = [search, button("Search", () => setFilter("q", search.value.trim()))];
@@ -267,10 +379,7 @@
       select.addEventListener("change", () => setFilter(name, select.value));
       parts.push(select);
     }
-    if (state.filters.thread) {
-      parts.push(el("span", "chip", "thread: ", el("b", null, state.filters.thread)),
-        button("clear thread", () => setFilter("thread", ""), "link"));
-    }
+    parts.push(...filterChip("thread", "thread"), ...filterChip("author", "author"));
     if (state.view === "held") {
       const all = el("input");
       all.type = "checkbox";
@@ -278,7 +387,8 @@
       all.addEventListener("change", () => { visible().forEach((i) => toggle(i.id, all.checked, true)); render(); });
       const note = el("input", "note");
       note.id = "bulk-note";
-      note.placeholder = "Note for selected (optional)";
+      note.placeholder = "Note for selected";
+      note.setAttribute("aria-label", "Note for the selected comments (optional)");
       const bulk = (action) => {
         const b = button("", () => bulkAct(action, note.value), action);
         b.dataset.bulk = action;
@@ -300,11 +410,19 @@
     load(false);
   }
 
-  async function load(more) {
+  function listQuery(cursor) {
     const query = new URLSearchParams({ status: state.view, limit: String(PAGE) });
     for (const [k, v] of Object.entries(state.filters)) if (v && (k !== "reason" || state.view === "held")) query.set(k, v);
-    if (more && state.cursor) query.set("cursor", state.cursor);
-    if (!more) { state.items = []; state.cursor = null; state.focus = 0; state.selected.clear(); toolbar(); }
+    if (cursor) query.set("cursor", cursor);
+    return query;
+  }
+
+  async function load(more) {
+    const query = listQuery(more ? state.cursor : null);
+    if (!more) {
+      state.items = []; state.cursor = null; state.resume = null; state.focus = 0; state.selected.clear();
+      state.cards.clear(); toolbar();
+    }
     state.loading++;
     render();
     try {
@@ -312,9 +430,27 @@
       const known = new Set(state.items.map((i) => i.id));
       state.items.push(...data.items.filter((i) => !known.has(i.id)));
       state.cursor = data.next_cursor;
+      state.resume = data.resume_cursor || state.resume;
     } catch (e) { toast(`Could not load: ${e.message}`); } finally { state.loading--; }
     render();
     if (!more) refreshCounts();
+  }
+
+  // New holds: ask for what follows the end of the queue; they join the end, so the reader stays put.
+  async function poll() {
+    if (state.view !== "held" || state.cursor || state.loading || document.hidden) return;
+    let data;
+    try { data = await api(`/v1/moderation/comments?${listQuery(state.resume)}`); } catch { return; }
+    if (state.view !== "held" || state.cursor) return;
+    const known = new Set(state.items.map((i) => i.id));
+    const fresh = data.items.filter((i) => !known.has(i.id));
+    state.resume = data.resume_cursor || state.resume;
+    if (data.next_cursor) state.cursor = data.next_cursor;
+    if (!fresh.length) return;
+    state.items.push(...fresh);
+    render();
+    announce(`${fresh.length} new held comment${fresh.length > 1 ? "s" : ""} at the end of the list`);
+    refreshCounts();
   }
 
   async function refreshCounts() {
@@ -332,11 +468,16 @@
     return node;
   }
 
+  function pastTense(action) {
+    for (const list of Object.values(ACTIONS)) for (const [a, , past] of list) if (a === action) return past;
+    return action;
+  }
+
   function schedule(ids, action, note) {
     ids = ids.filter((id) => !pendingIds().has(id));
     if (!ids.length) return;
     const batch = { ids, action, note: note.trim() || undefined };
-    const what = `${action === "approve" ? "Approved" : "Rejected"} ${ids.length} comment${ids.length > 1 ? "s" : ""}`;
+    const what = `${pastTense(action)} ${ids.length} comment${ids.length > 1 ? "s" : ""}`;
     batch.toast = toast(what, batch);
     batch.timer = setTimeout(() => commit(batch), UNDO_MS);
     state.batches.push(batch);
@@ -355,7 +496,7 @@
     if (!target || target.sent || !drop(target)) return;
     clearTimeout(target.timer);
     target.toast.remove();
-    toast(`Undone: ${target.ids.length} comment${target.ids.length > 1 ? "s" : ""} back in the queue`);
+    toast(`Undone: ${target.ids.length} comment${target.ids.length > 1 ? "s" : ""} back in the list`);
     render();
   }
 
@@ -368,9 +509,10 @@
     try {
       const data = await send(batch, false);
       const failed = data.results.filter((r) => !r.ok);
-      batch.toast.firstChild.textContent += failed.length ? ` (${failed.length} already decided)` : " ✓";
+      batch.toast.firstChild.textContent += failed.length
+        ? ` (${failed.length} changed by someone else first: now ${failed.map((r) => r.status || r.error).join(", ")})` : " ✓";
     } catch (e) {
-      batch.toast.firstChild.textContent = `Failed: ${e.message}. The comments are back in the queue.`;
+      batch.toast.firstChild.textContent = `Failed: ${e.message}. The comments are back in the list.`;
       drop(batch);
       render();
       return;
@@ -400,9 +542,10 @@
     if (all) all.checked = false;
   }
 
-  function actOnFocused(action) {
+  function actOnFocused(key) {
     const item = visible()[state.focus];
-    if (!item) return;
+    const action = KEY_ACTION[key].find((a) => ACTIONS[state.view].some(([name]) => name === a));
+    if (!item || !action) return;
     schedule([item.id], action, state.cards.get(item.id)?.noteInput?.value || "");
   }
 
@@ -416,6 +559,11 @@
     node?.scrollIntoView({ block: "nearest" });
   }
 
+  function focusedButton(selector) {
+    const item = visible()[state.focus];
+    state.cards.get(item?.id)?.querySelector(selector)?.click();
+  }
+
   document.addEventListener("keydown", (e) => {
     if (e.ctrlKey || e.metaKey || e.altKey) return;
     const t = e.target;
@@ -426,7 +574,9 @@
     const held = state.view === "held";
     const keys = {
       j: () => move(1), k: () => move(-1), "/": () => $("search")?.focus(),
-      a: () => held && actOnFocused("approve"), r: () => held && actOnFocused("reject"), u: () => undo(),
+      a: () => actOnFocused("a"), r: () => actOnFocused("r"), u: () => undo(),
+      c: () => focusedButton("button.ctx"), s: () => focusedButton("button:nth-child(2)"),
+      "?": () => { const d = $("keys"); d.open = !d.open; },
       x: () => { const i = visible()[state.focus]; if (held && i) { toggle(i.id, !state.selected.has(i.id)); render(); } },
     };
     if (!keys[e.key]) return;
@@ -437,8 +587,9 @@
   function switchView(view) {
     flush();
     state.view = view;
-    state.filters = { reason: "", site: "", thread: "", q: "" };
+    state.filters = { reason: "", site: "", thread: "", q: "", author: "" };
     state.cards.clear();
+    announce("");
     document.querySelectorAll("#tabs button").forEach((b) => b.setAttribute("aria-pressed", String(b.dataset.view === view)));
     load(false);
   }
@@ -453,26 +604,10 @@
   window.addEventListener("pagehide", flush);
   window.addEventListener("beforeunload", flush);
   $("who").textContent = document.body.dataset.moderator || "";
-
-  // ---- site rules (JSON document, see README "Rules") ---------------------------------------
-  const rulesUrl = () => `/v1/moderation/rules/${encodeURIComponent($("rules-site").value.trim())}`;
-  const rulesStatus = (text) => { $("rules-status").textContent = text; };
-  $("rules-load").addEventListener("click", async () => {
-    try {
-      const data = await api(rulesUrl());
-      $("rules-doc").value = JSON.stringify(data.rules, null, 2);
-      rulesStatus(`loaded (${data.audit.length} recent changes)`);
-    } catch (err) { rulesStatus(`not loaded: ${err.message}`); }
-  });
-  $("rules-form").addEventListener("submit", async (e) => {
-    e.preventDefault();
-    let doc;
-    try { doc = JSON.parse($("rules-doc").value || "{}"); } catch { rulesStatus("not JSON"); return; }
-    try {
-      const data = await api(rulesUrl(), { method: "PUT", body: doc });
-      $("rules-doc").value = JSON.stringify(data.rules, null, 2);
-      rulesStatus("saved");
-    } catch (err) { rulesStatus(`not saved: ${err.message}`); }
-  });
+  window.commentmodPage = { api, el, button, toast, announce, THRESHOLDS };
+  const desk = document.createElement("script");  // the rules form and the activity view
+  desk.src = "/moderate/static/desk.js";
+  document.body.append(desk);
+  setInterval(poll, POLL_MS);
   load(false);
 })();
