@@ -26,6 +26,8 @@ ROW_KEYS = (
     "protocol_analyze_p95",
     "protocol_coral_p95",
     "protocol_comment_check_p95",
+    "cost_max_vs_typical",
+    "flood_latency_site_a",
 )
 
 

@@ -8,9 +8,11 @@ stored before the next is scored, ordered by weighted fair queueing with equal w
 same by author), and rounds are cut at ``ROUND_COST``. A site's first comments go in the first round
 whatever another site sent before them; a batch of ordinary comments stays one round.
 
-Costs are estimates from the body's length (``comment_cost``): a model window covers ~400 characters of
-ordinary text, a text has at most ``toxicity.MAX_WINDOWS`` windows, and explaining a held comment costs
-a few windows more; 1 for a typical comment, 11 for a maximum-length one.
+Costs are estimates of CPU time from the body's length (``comment_cost``), in units of a short comment
+scored in a batch (~2 ms of one core): the model's cost grows with the tokens, and a long comment is
+usually also held and explained. Measured (``make bench``, ``cost_max_vs_typical``): a 10,000-character
+body of insults and random words costs ~250 ms to score and explain, ~100 units; a round of
+``ROUND_COST`` holds ~5 of them (~1.2 s of one core) or ~200 ordinary comments.
 """
 
 from __future__ import annotations
@@ -20,9 +22,9 @@ from typing import TypeVar
 
 T = TypeVar("T")
 
-COST_CHARS = 1000  # characters per unit of estimated cost beyond the first
-MAX_COST = 11  # a 10,000-character body: score (<= 4 windows) and explanation, ~7-11 x a typical one
-ROUND_COST = 256  # estimated cost per round: one batch of typical comments is one round
+COST_CHARS = 100  # characters per unit of estimated cost beyond the first
+MAX_COST = 101  # a 10,000-character body: at most 4 model windows, and an explanation if held
+ROUND_COST = 512  # estimated cost per round: ~5 maximum-length comments, or ~200 ordinary ones
 
 
 def comment_cost(body: str) -> int:
