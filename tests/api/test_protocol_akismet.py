@@ -12,7 +12,10 @@ from typing import Any
 import akismet
 import httpx
 import pytest
+import redis.asyncio as aioredis
 
+from service.core.keys import Keys
+from service.core.privacy import author_hash
 from service.core.settings import Settings
 from tests.kits.common import SITE_KEY, mod_headers
 from tests.kits.protocolkit import redis_holds, running_worker, six_class_model
@@ -192,7 +195,18 @@ async def test_submissions_become_moderator_labels(
     assert labels[TEXT]["moderator_decision"] == "approve"
 
 
-async def test_is_test_leaves_no_text(client: Any, settings: Settings, six_class_model: Path) -> None:
+async def test_is_test_leaves_no_text_and_the_authors_standing(
+    client: Any, settings: Settings, six_class_model: Path
+) -> None:
+    author = author_hash(COMMENT["comment_author_email"], settings.hash_secret)
+    url = f"/v1/moderation/authors/site-a/{author}"
+    assert (await client.put(url, json={"standing": "trusted"}, headers=mod_headers())).status == 200
     async with running_worker(settings, six_class_model), async_client(client) as ak:
         await ak.comment_check(user_ip="203.0.113.7", is_test=True, **COMMENT)
     assert await redis_holds(settings, TEXT) == []
+    redis = aioredis.Redis.from_url(settings.redis_url or "", decode_responses=True)
+    try:
+        standing = await redis.hget(Keys(settings.stream_prefix).author("site-a", author), "standing")
+    finally:
+        await redis.aclose()
+    assert standing == "trusted"

@@ -50,7 +50,10 @@ def site_of_key(app: web.Application, key: str | None) -> str | None:
 def placeholder_email(kind: str, app: web.Application) -> str:
     """A protocol call without an author's email gets a fresh pseudonymous one, so calls never share an
     author (whose published count would make them trusted and change the verdict)."""
-    return f"{kind}-{app[IDS].take16()}@{kind}.commentmod.example"
+    return f"{kind}-{app[IDS].take16()}@{kind}{PLACEHOLDER_DOMAIN}"
+
+
+PLACEHOLDER_DOMAIN = ".commentmod.example"  # placeholder addresses: <kind>-<hex>@<kind>.commentmod.example
 
 
 def check_fields(payload: dict[str, Any]) -> CommentFields | dict[str, str]:
@@ -98,16 +101,16 @@ async def wait_decided(app: web.Application, comment_id: str, wait: float) -> Co
             waiter.unregister(comment_id, future)
 
 
-async def forget(app: web.Application, submitted: Submitted, site: str, own_author: bool = False) -> None:
+async def forget(app: web.Application, submitted: Submitted, site: str) -> None:
     """Remove a transient comment (Perspective's ``doNotStore``, Akismet's ``is_test``, ``POST
-    /v1/score``): its record and text, audit trail and index entries, and a one-off placeholder author's
-    key (never a real author's: ``own_author``). A worker that has not scored it yet finds no record and
-    acknowledges the entry without a decision."""
-    keys, cid = app[KEYS], submitted.comment_id
+    /v1/score``): its record and text, audit trail and index entries, and the author key of a one-off
+    placeholder address (never a real author's: their standing stays). A worker that has not scored it
+    yet finds no record and acknowledges the entry without a decision."""
+    keys, cid, email = app[KEYS], submitted.comment_id, submitted.fields.email
     pipe = app[REDIS].pipeline(transaction=True)
     pipe.delete(keys.comment(cid), keys.audit(cid))
-    if not own_author:
-        pipe.delete(keys.author(site, author_hash(submitted.fields.email, app[SETTINGS].hash_secret)))
+    if email.endswith(PLACEHOLDER_DOMAIN):
+        pipe.delete(keys.author(site, author_hash(email, app[SETTINGS].hash_secret)))
     pipe.zrem(keys.held, cid)
     for status in ("published", "rejected"):
         pipe.zrem(keys.by_status(status), cid)

@@ -93,7 +93,7 @@ async def score(request: web.Request) -> web.Response:
     try:
         record = await base.wait_decided(app, submitted.comment_id, app[SETTINGS].wait_max_s)
     finally:
-        await base.forget(app, submitted, site, own_author=True)
+        await base.forget(app, submitted, site)
     if record is None or record.status == "pending":
         raise ApiError(503, "no_decision", "no worker decided in time, retry later", retry_after=2)
     body = record.public()
