@@ -127,6 +127,11 @@ def _site_paths() -> dict[str, Any]:
                 requestBody={**body(ref("CommentInput")), "required": True},
             ),
         },
+    }
+
+
+def _webhook_paths() -> dict[str, Any]:
+    return {
         "/v1/webhook": {
             "get": op(
                 "The site's decision callback", "site", SITE, {"200": answer("the webhook", ANY_OBJECT)}
@@ -191,8 +196,22 @@ def _moderation_paths() -> dict[str, Any]:
                 requestBody=body(ref("BulkDecision")),
             )
         },
+    }
+    for action in ("approve", "reject", "reinstate", "unpublish"):
+        out[f"/v1/moderation/comments/{{comment_id}}/{action}"] = act(f"{action.capitalize()} a comment")
+    return out
+
+
+def _admin_paths() -> dict[str, Any]:
+    out: dict[str, Any] = {
         "/v1/moderation/rules/{site}": {
-            **get("A site's rules", [param("site", "path")]),
+            "get": op(
+                "A site's rules",
+                "moderation",
+                MODERATOR,
+                {"200": answer("the rules", ANY_OBJECT)},
+                parameters=[param("site", "path")],
+            ),
             "put": op(
                 "Replace a site's rules",
                 "moderation",
@@ -217,8 +236,6 @@ def _moderation_paths() -> dict[str, Any]:
         "delete": op("Erase an author's personal data (every site)", "moderation", [{"moderatorKey": []}],
                      {"200": answer("what was erased", ANY_OBJECT)}, parameters=[param("author", "path")])
     }  # fmt: skip
-    for action in ("approve", "reject", "reinstate", "unpublish"):
-        out[f"/v1/moderation/comments/{{comment_id}}/{action}"] = act(f"{action.capitalize()} a comment")
     return out
 
 
@@ -347,7 +364,14 @@ def spec() -> dict[str, Any]:
                 "and the protocols sites already run: Perspective, Akismet and Coral's moderation phase."
             ),
         },
-        "paths": {**_site_paths(), **_moderation_paths(), **_protocol_paths(), **_service_paths()},
+        "paths": {
+            **_site_paths(),
+            **_webhook_paths(),
+            **_moderation_paths(),
+            **_admin_paths(),
+            **_protocol_paths(),
+            **_service_paths(),
+        },
         "components": components,
     }
 
