@@ -27,6 +27,7 @@ from service.core.store import DecisionStore
 from service.http import admin as http_admin
 from service.http import comments as http_comments
 from service.http import desk as http_desk
+from service.http import erasure as http_erasure
 from service.http import moderation as http_moderation
 from service.http import openapi as http_openapi
 from service.http import protocols as http_protocols
@@ -216,6 +217,7 @@ def create_app(settings: Settings) -> web.Application:
     http_moderation.add_routes(app)
     http_desk.add_routes(app)
     http_admin.add_routes(app)
+    http_erasure.add_routes(app)
     http_protocols.add_routes(app)
     http_openapi.add_routes(app)
     add_moderate_page(app)

@@ -21,7 +21,7 @@ ROTATED_KEY = "site-a-rotated-key-9876543210"
 
 
 def _kind(path: str) -> str:
-    return "moderator" if path.startswith("/v1/moderation") else "site"
+    return "moderator" if path.startswith(("/v1/moderation", "/v1/authors")) else "site"
 
 
 @pytest.fixture

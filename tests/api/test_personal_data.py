@@ -15,11 +15,15 @@ from aiohttp.test_utils import TestClient, TestServer
 
 from service.core.keys import Keys
 from service.core.models import Decision
+from service.core.privacy import history_hash
 from service.core.sealing import PREFIX, use_key
 from service.core.settings import Settings
 from service.core.store import DecisionStore
 from service.http.app import create_app
-from tests.kits.common import mod_headers, site_headers
+from tests.kits.common import OTHER_SITE_KEY, mod_headers, site_headers
+from tests.kits.faultkit import InProcessWorker
+from tests.kits.tiny_model import build_tiny_checkpoint
+from tests.kits.workerkit import wait_decided
 
 HASH_KEY = "test-hash-key-0123456789"
 EMAIL = "erin.private@example.net"
@@ -118,3 +122,70 @@ async def test_held_comments_expire_after_the_retention_too(
         await short.trim_indexes()
         assert time.monotonic() < deadline, "the held index kept an expired comment"
         await asyncio.sleep(0.2)
+
+
+# --- DELETE /v1/authors/{author} ------------------------------------------------------------------
+OTTO = {"name": "Otto Keeper", "email": "otto.keeper@example.org", "ip": "198.51.100.23"}
+
+
+@pytest.fixture
+def fsettings(settings: Settings, tmp_path_factory: pytest.TempPathFactory) -> Settings:
+    """Settings a real in-process worker can run: the tiny real model (tests/kits/tiny_model.py)."""
+    folder = tmp_path_factory.getbasetemp() / "fault-tiny-model"
+    if not (folder / "checkpoint.ckpt").exists():
+        build_tiny_checkpoint(folder)
+    return settings.with_(toxicity_model=str(folder), batch_size=8)
+
+
+async def test_deleting_an_author_erases_everything_of_theirs_from_redis(
+    fsettings: Settings, redis: Any
+) -> None:
+    """Comments decided by a real worker (history, near-duplicate memory), moderated (audit stream,
+    reputation) and given a standing, on two sites; then erased: no key or value in Redis holds the
+    author's email, IP, name, bodies or pseudonyms, and another author's data is untouched."""
+    async with TestClient(TestServer(create_app(fsettings))) as client:
+        bodies = [f"Erin's calm remark number {i} zqx{i}" for i in range(3)]
+        ids = [await _post(client, {**PERSON, "body": body}, site_headers()) for body in bodies]
+        ids.append(await _post(client, {**PERSON, "body": "On site b zqx9"}, site_headers(OTHER_SITE_KEY)))
+        otto = await _post(client, {**OTTO, "body": "Otto stays here."}, site_headers())
+        async with InProcessWorker(fsettings, "w-erase"):
+            statuses = await wait_decided(fsettings, [*ids, otto])
+        assert "pending" not in statuses.values()
+        view = await (await client.get(f"/v1/moderation/comments/{ids[0]}", headers=mod_headers())).json()
+        author = view["author"]
+        for comment_id in ids:
+            if statuses[comment_id] == "held":
+                await client.post(f"/v1/moderation/comments/{comment_id}/approve", headers=mod_headers())
+        standing = await client.put(
+            f"/v1/moderation/authors/site-a/{author}", json={"standing": "trusted"}, headers=mod_headers()
+        )
+        assert standing.status == 200, await standing.text()
+        before = await redis_dump(redis, fsettings.stream_prefix)
+        assert EMAIL in before and author in before
+        assert history_hash("email", EMAIL, b"") in before  # the worker's history remembered them
+        resp = await client.delete(f"/v1/authors/{author}", headers=mod_headers())
+        assert resp.status == 200, await resp.text()
+        assert (await resp.json())["erased_comments"] == 4
+        gone = await client.get(f"/v1/comments/{ids[0]}", headers=site_headers())
+        assert gone.status == 404
+    after = await redis_dump(redis, fsettings.stream_prefix)
+    email_hash = history_hash("email", EMAIL, b"")
+    for value in [EMAIL, IP, "Erin Marker", "zqx", author, email_hash, "erin.private"]:
+        assert value not in after, value
+    assert OTTO["email"] in after and "Otto stays here." in after
+
+
+async def _post(client: Any, payload: dict[str, str], headers: dict[str, str]) -> str:
+    resp = await client.post("/v1/comments", json=payload, headers=headers)
+    assert resp.status == 202, await resp.text()
+    return str((await resp.json())["id"])
+
+
+async def test_deleting_an_author_needs_a_moderator_key_and_an_author_id(client: Any) -> None:
+    somebody = f"/v1/authors/{'a' * 32}"
+    assert (await client.delete(somebody, headers=site_headers())).status == 403
+    assert (await client.delete(somebody)).status == 401
+    resp = await client.delete("/v1/authors/not-an-id", headers=mod_headers())
+    assert resp.status == 422 and list((await resp.json())["fields"]) == ["author"]
+    nobody = await client.delete(somebody, headers=mod_headers())
+    assert nobody.status == 200 and (await nobody.json())["erased_comments"] == 0
