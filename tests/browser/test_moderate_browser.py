@@ -285,7 +285,7 @@ async def test_toxic_spans_are_highlighted_by_code_point_offsets(page: Page, liv
 
 
 async def test_queue_screenshot_with_realistic_comments(page: Page, live: Live, tmp_path: Path) -> None:
-    """Renders a realistic queue (docs/moderate-queue.png is made from this test's output)."""
+    """Renders a realistic queue (the README's screenshots come from scripts/moderate_screenshots.py)."""
     for comment in REALISTIC:
         await live.held(**comment)
     await sign_in(page, live, cards=len(REALISTIC))

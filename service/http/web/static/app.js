@@ -16,6 +16,7 @@
     banned_pattern: "Banned by a site rule", suspect_word: "Suspect word", too_many_links: "Too many links",
     premoderated_thread: "Pre-moderated thread", banned_author: "Banned author",
   };
+  const SHORT = { scoring_failed: "Scoring failed", identity_attack: "Identity attack" };  // chip labels
   const SIGNALS = {
     link: "links", link_shortener: "link shortener", name_url: "a URL as the name",
     name_sales: "sales words in the name", repeated_chars: "repeated characters", spam_phrase: "spam phrases",
@@ -57,6 +58,7 @@
   }
   const fmt = (n) => (typeof n === "number" && isFinite(n) ? n.toFixed(2) : "–");
   const words = (code) => REASONS[code] || String(code).replace(/_/g, " ");
+  const short = (code) => SHORT[code] || words(code);
   function ago(iso) {
     const date = new Date(iso);
     if (!iso || isNaN(date)) return "";
@@ -130,7 +132,7 @@
     const reasons = item.reasons || [];
     const list = el("ul", "reasons", ...reasons.map((r) => {
       const li = el("li", `chip reason-${String(r.code).replace(/[^a-z_]/g, "")}`,
-        r.rule ? `${words(r.code)}: ${r.rule}` : words(r.code));
+        r.rule ? `${short(r.code)}: ${r.rule}` : short(r.code));
       li.title = reasonText(r);
       return li;
     }));
@@ -326,7 +328,7 @@
     if (state.view !== "held" || !state.counts) { box.replaceChildren(); return; }
     const c = state.counts;
     const chips = Object.entries(c.reasons).map(([code, n]) => {
-      const b = button(`${words(code)}: ${n}`, () => setFilter("reason", state.filters.reason === code ? "" : code), "chip");
+      const b = button(`${short(code)}: ${n}`, () => setFilter("reason", state.filters.reason === code ? "" : code), "chip");
       b.setAttribute("aria-pressed", String(state.filters.reason === code));
       return b;
     });
