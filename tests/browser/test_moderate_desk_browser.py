@@ -254,3 +254,16 @@ async def test_axe_finds_no_serious_or_critical_violations(page: Page, live: Liv
             if v["impact"] in {"serious", "critical"}
         ]
         assert bad == [], json.dumps(bad, indent=1)
+
+
+async def test_the_queue_pages_in_as_the_reader_scrolls_and_keeps_their_place(page: Page, live: Live) -> None:
+    for i in range(55):
+        await live.held(body=f"Long queue comment {i:02d}")
+    await sign_in(page, live, cards=50)
+    where = "[...document.querySelectorAll('article.card')][10].getBoundingClientRect().top + scrollY"
+    before = await page.evaluate(where)
+    await card(page, "Long queue comment 49").scroll_into_view_if_needed()
+    await page.mouse.wheel(0, 4000)  # no click: the next page loads as the end comes into view
+    await expect(page.locator("#list article.card")).to_have_count(55)
+    assert "Long queue comment 54" in await page.locator("#list article.card").last.inner_text()
+    assert await page.evaluate(where) == before  # the rows already read stay where they were

@@ -249,7 +249,7 @@
     const tools = el("span", "tools-row",
       button("Context", () => toggleExtra(node, "context", (box) => showContext(item, box)), "link ctx"),
       button("Scores", () => toggleExtra(node, "scores", (box) => box.replaceChildren(
-        scoreBars(item.scores), el("ul", "reason-text", ...(item.reasons || []).map((r) => el("li", null, reasonText(r)))))), "link"),
+        scoreBars(item.scores), el("ul", "reason-text", ...(item.reasons || []).map((r) => el("li", null, reasonText(r)))))), "link show-scores"),
       button("History", () => toggleExtra(node, "history", async (box) => {
         box.replaceChildren(auditList((await api(commentUrl(item.id))).audit || []));
       }), "link"),
@@ -577,7 +577,7 @@
     const keys = {
       j: () => move(1), k: () => move(-1), "/": () => $("search")?.focus(),
       a: () => actOnFocused("a"), r: () => actOnFocused("r"), u: () => undo(),
-      c: () => focusedButton("button.ctx"), s: () => focusedButton("button:nth-child(2)"),
+      c: () => focusedButton("button.ctx"), s: () => focusedButton("button.show-scores"),
       "?": () => { const d = $("keys"); d.open = !d.open; },
       x: () => { const i = visible()[state.focus]; if (held && i) { toggle(i.id, !state.selected.has(i.id)); render(); } },
     };
@@ -611,5 +611,11 @@
   desk.src = "/moderate/static/desk.js";
   document.body.append(desk);
   setInterval(poll, POLL_MS);
+  // Infinite scroll: the next page loads as the end of the list comes into view (Load more still works).
+  if ("IntersectionObserver" in window) {
+    new IntersectionObserver((entries) => {
+      if (entries.some((e) => e.isIntersecting) && state.cursor && !state.loading) load(true);
+    }, { rootMargin: "400px 0px" }).observe($("more"));
+  }
   load(false);
 })();
