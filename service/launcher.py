@@ -132,7 +132,7 @@ def run_api(settings: Settings, processes: int = 1, reuse_port: bool = False) ->
         return 0
     command = [sys.executable, "-m", "service.cli", "api", "--processes", "1", "--reuse-port"]
     env = settings.to_env()
-    children = [subprocess.Popen(command, env=env) for _ in range(processes)]
+    children = [subprocess.Popen(command, env=env, **child_options()) for _ in range(processes)]
     return _wait_children(children)
 
 
@@ -153,7 +153,7 @@ def run_workers(settings: Settings, processes: int = 1) -> int:
     for i, name in enumerate(names):
         port = settings.metrics_port + i if settings.metrics_port else 0
         env = settings.with_(worker_name=name, torch_threads=threads, metrics_port=port).to_env()
-        children.append(subprocess.Popen(command, env=env))
+        children.append(subprocess.Popen(command, env=env, **child_options()))
     return _wait_children(children)
 
 
@@ -168,7 +168,8 @@ def threads_per_worker(processes: int) -> int:
 
 
 def _wait_children(children: list[subprocess.Popen[bytes]]) -> int:
-    """Wait for the child processes; SIGTERM or SIGINT here is passed on to each (they drain). A child
+    """Wait for the child processes (each in its own session, so a terminal's Ctrl-C reaches them only
+    through here, once); SIGTERM or SIGINT here is passed on to each (they drain). A child
     that dies on its own takes the others down too (SIGTERM, so they drain), and this exits with its
     status: an orchestrator restarts the whole set instead of running on at part capacity unnoticed."""
     stopping = False

@@ -30,6 +30,7 @@ from service.core.redis_server import URL_FILE, free_port
 from service.core.settings import Settings
 from service.core.supervise import DataDirBusy, DataDirLock, Supervisor
 from tests.kits.common import MOD_KEY, SITE_KEY
+from tests.kits.workerkit import worker_env
 
 pytestmark = pytest.mark.procs
 
@@ -263,3 +264,34 @@ def test_the_data_dir_lock_admits_one_holder(tmp_path: Path) -> None:
     first.release()
     second.acquire()
     second.release()
+
+
+def test_sigint_to_the_group_of_worker_processes_drains_each_once(
+    fsettings: Settings, fault_model: Path, tmp_path: Path
+) -> None:
+    """``worker --processes 2`` and Ctrl-C: each worker got the signal twice (the terminal's and the
+    launcher's), and a second signal is a forced exit; now only the launcher signals them."""
+    log_path = tmp_path / "workers.log"
+    with log_path.open("ab") as log:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "service.cli", "worker", "--processes", "2"],
+            env=worker_env(fsettings, "grp"),
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+    try:
+        text = lambda: log_path.read_text(encoding="utf-8", errors="replace")  # noqa: E731
+        deadline = time.monotonic() + DEADLINE_S
+        while text().count('"worker_started"') < 2:
+            assert process.poll() is None, text()
+            assert time.monotonic() < deadline, "the two workers did not start"
+            time.sleep(0.2)
+        os.killpg(process.pid, signal.SIGINT)
+        assert process.wait(DEADLINE_S) == 0, text()
+    finally:
+        if process.poll() is None:
+            os.killpg(process.pid, signal.SIGKILL)
+            process.wait(30)
+    assert text().count('"worker_stopped"') == 2
+    assert "worker_forced_exit" not in text() and "Traceback" not in text()
