@@ -163,3 +163,9 @@ class Keys:
     def webhook_event(self, event_id: str) -> str:
         """String: one event waiting in an outbox (JSON: site, comment id, sequence number, the body)."""
         return f"{self.prefix}:outbox:event:{event_id}"
+
+    # --- protocols (service/http/protocols) ----------------------------------------------------
+    def akismet_usage(self, site: str, month: str) -> str:
+        """Counter of one site's Akismet ``comment-check`` calls in one calendar month (``YYYYMM``, UTC),
+        for ``/1.2/usage-limit``; it expires 40 days after the month's first call."""
+        return f"{self.prefix}:akismet:usage:{site}:{month}"

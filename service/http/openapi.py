@@ -69,6 +69,10 @@ PREFER = param("Prefer", "header", description="wait=N: wait up to N seconds for
 AKISMET_ANSWER = answer(
     "Akismet's answer: true, false, valid, invalid, a missing-field message, or thanks", TEXT, "text/plain"
 )
+USAGE = {
+    "description": "the month's usage, or invalid (text/plain) for a bad key",
+    "content": {JSON: {"schema": ref("AkismetUsage")}, "text/plain": {"schema": TEXT}},
+}
 AKISMET_ERRORS = {
     "description": "503 with Retry-After (no worker answered), or a JSON error",
     "content": {"text/plain": {"schema": TEXT}, JSON: {"schema": ref("Error")}},
@@ -283,6 +287,20 @@ def _protocol_paths() -> dict[str, Any]:
             ),
         },
         **akismet,
+        **{
+            f"/{version}/usage-limit": {
+                method: op(
+                    "Akismet: this month's usage (no limit here)",
+                    "akismet",
+                    AKISMET_KEY,
+                    {"200": USAGE},
+                    parameters=[param("api_key")],
+                    default=AKISMET_ERRORS,
+                )
+                for method in ("get", "post")
+            }
+            for version in ("1.1", "1.2")
+        },
         "/v1/integrations/coral/{site}": {
             "post": op(
                 "Coral's external moderation phase (X-Coral-Signature)",

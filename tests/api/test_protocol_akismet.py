@@ -106,7 +106,14 @@ async def test_comment_check_ham_and_spam(client: Any, settings: Settings, six_c
         running_worker(settings, six_class_model, thresholds={"toxicity": 1.0, "spam": 1.0}),
         async_client(client) as ak,
     ):
+        assert (await ak.usage_limit())["usage"] == 0
         assert await ak.comment_check(user_ip="203.0.113.7", **COMMENT) == akismet.CheckResponse.HAM
+        assert await ak.usage_limit() == {
+            "limit": "none",
+            "usage": 1,
+            "percentage": "0.00",
+            "throttled": False,
+        }
     async with running_worker(
         settings, six_class_model, name="w-2", thresholds={"toxicity": 1.0, "spam": 0.01}
     ):

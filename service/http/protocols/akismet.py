@@ -1,4 +1,5 @@
-"""Akismet-compatible spam checking: ``/1.1/verify-key``, ``comment-check``, ``submit-spam``, ``submit-ham``.
+"""Akismet-compatible spam checking: ``/1.1/verify-key``, ``comment-check``, ``submit-spam``, ``submit-ham``,
+``/1.2/usage-limit``.
 
 Form-encoded requests with Akismet's fields, answered exactly as Akismet answers (``true``/``false``,
 ``valid``/``invalid``, ``Thanks for making the web a better place.``). The key is the site's API key, as
@@ -11,6 +12,7 @@ it; submissions become moderator labels (``moderator:akismet:<site>``).
 from __future__ import annotations
 
 import hashlib
+import time
 from typing import Any
 from urllib.parse import parse_qsl
 
@@ -20,7 +22,7 @@ from redis.exceptions import RedisError
 from service.core.models import CommentFields, CommentRecord, is_comment_id
 from service.core.queue import QueueUnavailable
 from service.core.validation import with_scheme
-from service.http.common import SETTINGS, STORE, ApiError, decode_text, read_body
+from service.http.common import KEYS, REDIS, SETTINGS, STORE, ApiError, decode_text, read_body
 from service.http.protocols import base, config
 
 THANKS = "Thanks for making the web a better place."
@@ -136,11 +138,31 @@ async def _checked(request: web.Request) -> tuple[str, dict[str, str], CommentFi
     return site, form, fields
 
 
+def _month() -> str:
+    return time.strftime("%Y%m", time.gmtime())
+
+
+async def usage_limit(request: web.Request) -> web.Response:
+    """Akismet's usage for the month: no limit here, the site's comment-check calls so far."""
+    site = _site(request, await _form(request))
+    if site is None:
+        return _invalid("We were unable to verify your API key.")
+    usage = int(await request.app[REDIS].get(request.app[KEYS].akismet_usage(site, _month())) or 0)
+    return web.json_response({"limit": "none", "usage": usage, "percentage": "0.00", "throttled": False})
+
+
+async def _count(request: web.Request, site: str) -> None:
+    key, redis = request.app[KEYS].akismet_usage(site, _month()), request.app[REDIS]
+    if int(await redis.incr(key)) == 1:  # EXPIRE ... NX needs Redis 7; the embedded one is 6.2
+        await redis.expire(key, 40 * 86400)
+
+
 async def comment_check(request: web.Request) -> web.Response:
     checked = await _checked(request)
     if isinstance(checked, web.Response):
         return checked
     site, form, fields = checked
+    await _count(request, site)
     test = form.get("is_test", "").lower() in {"1", "true"}
     try:
         if not await base.workers_up(request.app):
@@ -202,3 +224,6 @@ def add_routes(app: web.Application) -> None:
     app.router.add_post("/1.1/comment-check", comment_check)
     app.router.add_post("/1.1/submit-spam", submit_spam)
     app.router.add_post("/1.1/submit-ham", submit_ham)
+    for version in ("1.1", "1.2"):
+        app.router.add_get(f"/{version}/usage-limit", usage_limit)
+        app.router.add_post(f"/{version}/usage-limit", usage_limit)
