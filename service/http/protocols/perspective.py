@@ -114,8 +114,9 @@ def _flag(payload: dict[str, Any], name: str) -> bool:
     return value
 
 
-async def _scored(request: web.Request, site: str, text: str, client_token: str | None,
-                  idempotency: str | None) -> tuple[base.Submitted, CommentRecord | None]:  # fmt: skip
+async def _scored(
+    request: web.Request, site: str, text: str, client_token: str | None, idempotency: str | None
+) -> tuple[base.Submitted, CommentRecord | None]:
     """Enqueue the text as a comment of ``site`` and wait for its decision (Google-shaped failures)."""
     payload = {"name": "Perspective client", "email": "check@example.org", "body": text,
                "client_ref": client_token}  # fmt: skip
