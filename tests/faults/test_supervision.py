@@ -81,7 +81,7 @@ def wait_until(what: str, check: Callable[[], Any], up: Up | None = None) -> Any
 
 
 def up_env(fault_model: Path, metrics_port: int) -> dict[str, str]:
-    settings = Settings.from_env().with_(
+    settings = Settings.from_env({}).with_(
         api_keys={SITE_KEY: "site-a"},
         moderator_keys={MOD_KEY: "alice"},
         toxicity_model=str(fault_model),
@@ -91,9 +91,8 @@ def up_env(fault_model: Path, metrics_port: int) -> dict[str, str]:
         drain_grace_s=0.2,
         claim_idle_ms=1500,
         block_ms=200,
-        redis_url=None,
     )
-    return settings.to_env()
+    return settings.to_env()  # no COMMENTMOD_REDIS_URL: `up` starts its embedded Redis
 
 
 def start_up(data_dir: Path, log_path: Path, fault_model: Path) -> Up:
