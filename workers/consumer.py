@@ -174,14 +174,26 @@ class ScoringHandler:
         self.metrics.scoring.observe(scoring_ms / 1000)
         context = {w.job.message_id: c for w, c in zip(work, contexts, strict=True)}
         verdicts = [decide(scores, *context[item.job.message_id]) for item, scores in scored]
-        verdicts = await self._explain(scored, verdicts)
-        await self._store(scored, verdicts, scoring_ms / max(len(work), 1))
+        await self._store_explained(scored, verdicts, scoring_ms / max(len(work), 1))
         failed: list[Failure] = []
         for item, error in unscored:
             failed.append(_failure(item.job, item.attempt, error))
             if item.attempt < self.settings.max_deliveries:
                 log.warning("scoring_retry_later", comment_id=item.record.id, attempt=item.attempt)
         return [item.job for item, _ in scored], failed
+
+    async def _store_explained(
+        self, scored: list[tuple[Work, Scores]], verdicts: list[Verdict], scoring_ms: float
+    ) -> None:
+        """Store the verdicts that need no explanation first (a published comment does not wait for the
+        explanations of its round's held ones), then explain the others and store them."""
+        needs = [any(r.code == "toxicity" for r in v.reasons) for v in verdicts]
+        for explain in (False, True):
+            chosen = [i for i, need in enumerate(needs) if need == explain]
+            if not chosen:
+                continue
+            part, found = [scored[i] for i in chosen], [verdicts[i] for i in chosen]
+            await self._store(part, await self._explain(part, found) if explain else found, scoring_ms)
 
     async def _release_memory(self) -> None:
         """After the ack: the decisions need not wait for it."""

@@ -267,3 +267,29 @@ async def test_the_queue_pages_in_as_the_reader_scrolls_and_keeps_their_place(pa
     await expect(page.locator("#list article.card")).to_have_count(55)
     assert "Long queue comment 54" in await page.locator("#list article.card").last.inner_text()
     assert await page.evaluate(where) == before  # the rows already read stay where they were
+
+
+async def test_a_conflicting_decision_by_another_moderator_is_reported_not_overwritten(
+    page: Page, live: Live
+) -> None:
+    cid = await live.held(body="Two moderators on one comment")
+    await sign_in(page, live, cards=1)
+    await page.keyboard.press("a")  # approve: sent when the undo window ends
+    await decide(live, cid, "reject", "the other moderator")
+    await page.clock.run_for(UNDO_MS + 100)
+    await expect(page.locator("#toasts")).to_contain_text("1 changed by someone else first: now rejected")
+    assert await live.status(cid) == "rejected"
+    assert [a["action"] for a in (await live.comment(cid))["audit"]] == ["decide", "reject"]
+
+
+async def test_c_and_s_keys_open_the_focused_rows_context_and_scores(page: Page, live: Live) -> None:
+    await live.held(body="First row")
+    await live.held(body="Second row", reasons=SPAM)
+    await sign_in(page, live, cards=2)
+    await page.keyboard.press("j")
+    await page.keyboard.press("c")
+    second = card(page, "Second row")
+    await expect(second.locator(".extra")).to_contain_text("Author")
+    await page.keyboard.press("s")
+    await expect(second.locator(".extra .scores")).to_be_visible()
+    assert await card(page, "First row").locator(".extra").is_hidden()

@@ -5,17 +5,18 @@ from __future__ import annotations
 
 import functools
 import random
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
 import pytest
+import redis as redis_sync
 import redis.asyncio as aioredis
 
 from service.core.keys import Keys
 from service.core.settings import Settings
-from tests.kits.common import OTHER_SITE_KEY, site_headers
+from tests.kits.common import OTHER_SITE_KEY, mod_headers, site_headers
 from tests.kits.tiny_model import build_tiny_checkpoint
 from tests.kits.workerkit import drain_worker
 from workers.consumer import Worker
@@ -64,6 +65,7 @@ class Recording(ScoringPipeline):
     each call scored."""
 
     calls: list[tuple[list[str], int]]
+    on_explain: Callable[[], object] | None = None
 
     def score_batch(
         self, comments: Sequence[CommentText], history: Sequence[Sequence[Signal]] | None = None
@@ -71,6 +73,11 @@ class Recording(ScoringPipeline):
         windows = sum(len(self.toxicity.windows(c.body)) for c in comments)
         self.calls.append(([c.body for c in comments], windows))
         return super().score_batch(comments, history)
+
+    def explain(self, bodies: Sequence[str], bases: Sequence[float] | None = None) -> list[list[list[int]]]:
+        if self.on_explain is not None:
+            self.on_explain()
+        return super().explain(bodies, bases)
 
 
 @pytest.fixture(scope="module")
@@ -143,3 +150,28 @@ async def test_a_comment_arriving_while_a_flood_is_in_hand_waits_for_one_round_n
         assert status == "published"
     finally:
         await redis.aclose()
+
+
+async def test_a_published_comment_is_stored_before_its_rounds_held_comments_are_explained(
+    client: Any, settings: Settings, recording: Recording
+) -> None:
+    """In one round, site B's long comment is held (its rules: any toxicity) and explained, site A's is
+    published: A's decision is already stored when the explanation starts (read from Redis then)."""
+    rules = {"thresholds": {"toxicity": 0.000001}}
+    assert (await client.put("/v1/moderation/rules/site-b", json=rules, headers=mod_headers())).status == 200
+    payload = {"name": "B", "email": "b@example.org", "body": long_body(7), "ip": "198.51.100.7"}
+    resp = await client.post("/v1/comments", json=payload, headers=site_headers(OTHER_SITE_KEY))
+    assert resp.status == 202
+    one = {"name": "A", "email": "a@example.org", "body": "A calm remark on the budget."}
+    resp = await client.post("/v1/comments", json=one, headers=site_headers())
+    a_key = Keys(settings.stream_prefix).comment((await resp.json())["id"])
+    seen: list[str | None] = []
+    sync = redis_sync.Redis.from_url(settings.redis_url or "", decode_responses=True)
+    recording.on_explain = lambda: seen.append(sync.hget(a_key, "status"))
+    try:
+        lenient = settings.with_(thresholds={"toxicity": 0.99, "spam": 0.99})
+        assert await drain_worker(lenient, recording) == 2
+    finally:
+        recording.on_explain = None
+        sync.close()
+    assert seen == ["published"]

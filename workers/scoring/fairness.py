@@ -6,13 +6,14 @@ site for minutes (issue 17). The worker therefore decides a batch in rounds (``f
 stored before the next is scored, ordered by weighted fair queueing with equal weights: each comment's
 "finish time" is the estimated cost of its site's comments up to and including it (within a site, the
 same by author), and rounds are cut at ``ROUND_COST``. A site's first comments go in the first round
-whatever another site sent before them; a batch of ordinary comments stays one round.
+whatever another site sent before them. A batch without a long comment (none over ``LONG_COST``) stays
+one round in arrival order, as before: ordinary traffic pays nothing for this.
 
 Costs are estimates of CPU time from the body's length (``comment_cost``), in units of a short comment
 scored in a batch (~2 ms of one core): the model's cost grows with the tokens, and a long comment is
 usually also held and explained. Measured (``make bench``, ``cost_max_vs_typical``): a 10,000-character
 body of insults and random words costs ~250 ms to score and explain, ~100 units; a round of
-``ROUND_COST`` holds ~5 of them (~1.2 s of one core) or ~200 ordinary comments.
+``ROUND_COST`` holds ~2-3 of them (~0.6 s of one core) or ~100 ordinary comments.
 """
 
 from __future__ import annotations
@@ -24,7 +25,8 @@ T = TypeVar("T")
 
 COST_CHARS = 100  # characters per unit of estimated cost beyond the first
 MAX_COST = 101  # a 10,000-character body: at most 4 model windows, and an explanation if held
-ROUND_COST = 512  # estimated cost per round: ~5 maximum-length comments, or ~200 ordinary ones
+ROUND_COST = 256  # estimated cost per round: ~2-3 maximum-length comments, or ~100 ordinary ones
+LONG_COST = 21  # over 2,000 characters: a batch holding such a comment is decided in fair rounds
 
 
 def comment_cost(body: str) -> int:
@@ -59,7 +61,10 @@ def fair_rounds(
     cost: Callable[[T], int],
     budget: int = ROUND_COST,
 ) -> list[list[T]]:
-    """``fair_order`` cut into rounds of at most ``budget`` estimated cost (at least one item each)."""
+    """``fair_order`` cut into rounds of at most ``budget`` estimated cost (at least one item each); a
+    batch without a long comment is one round in arrival order."""
+    if all(cost(item) <= LONG_COST for item in items):
+        return [list(items)] if items else []
     rounds: list[list[T]] = []
     current: list[T] = []
     spent = 0
