@@ -231,3 +231,12 @@ async def test_highlights_fall_on_whole_words_as_folding_reads_them(client: Any,
     assert [body[a:b] for a, b in spans] == ["s t u p i d i d i o t", "you"]
     listed = await (await client.get("/v1/moderation/comments", headers=mod_headers())).json()
     assert listed["items"][0]["reasons"][0]["spans"] == spans
+
+
+async def test_the_desk_script_is_served_like_the_page_script_and_builds_no_html(client: Any) -> None:
+    desk = await client.get("/moderate/static/desk.js")
+    assert desk.status == 200
+    assert desk.headers["Content-Type"].startswith("text/javascript")
+    assert desk.headers["X-Content-Type-Options"] == "nosniff"
+    text = await desk.text()
+    assert "innerHTML" not in text and "insertAdjacentHTML" not in text and "eval(" not in text
