@@ -36,6 +36,8 @@ ROWS = (
     "protocol_analyze_p95",
     "protocol_coral_p95",
     "protocol_comment_check_p95",
+    "cost_max_vs_typical",
+    "flood_latency_site_a",
 )
 ROW_LINE = re.compile(r"^(?P<key>[a-z0-9_]+)\s+(?P<value>\S+) (?P<unit>.+?)\s{2,}(?P<goal>.+?)\s{2,}"
                       r"(?P<result>PASS|FAIL|info)\s{2,}(?P<details>.*)$")  # fmt: skip
