@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from service.core.settings import Settings
+from service.core.settings import Settings, SettingsError
 from tests.kits.common import mod_headers
 from tests.kits.protocolkit import redis_holds, running_worker, six_class_model
 
@@ -126,3 +126,19 @@ async def test_a_signed_but_malformed_request_is_422_naming_the_field(client: An
     raw = b"[1,2]"
     resp = await client.post(URL, data=raw, headers=signed(raw, OLD))
     assert resp.status == 400
+
+
+def test_coral_settings_from_the_environment() -> None:
+    env = {
+        "COMMENTMOD_CORAL_SECRETS": f"site-a={OLD}, site-a={NEW},site-b=with=equals-1",
+        "COMMENTMOD_CORAL_FALLBACK": "site-b=pass",
+        "COMMENTMOD_PROTOCOL_WAIT_S": "1.5",
+    }
+    settings = Settings.from_env(env)
+    assert settings.coral_secrets == {"site-a": (OLD, NEW), "site-b": ("with=equals-1",)}
+    assert settings.coral_fallback == {"site-b": "pass"} and settings.protocol_wait_s == 1.5
+    assert Settings.from_env(settings.to_env({})) == settings
+    assert OLD not in repr(settings)  # secrets stay out of reprs (and so of logs)
+    for bad in ({"COMMENTMOD_CORAL_FALLBACK": "site-b=maybe"}, {"COMMENTMOD_CORAL_SECRETS": "site-a=short"}):
+        with pytest.raises(SettingsError):
+            Settings.from_env(bad)
