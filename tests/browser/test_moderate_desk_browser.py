@@ -293,3 +293,15 @@ async def test_c_and_s_keys_open_the_focused_rows_context_and_scores(page: Page,
     await page.keyboard.press("s")
     await expect(second.locator(".extra .scores")).to_be_visible()
     assert await card(page, "First row").locator(".extra").is_hidden()
+
+
+async def test_new_holds_beyond_the_loaded_pages_are_counted_and_announced(page: Page, live: Live) -> None:
+    for i in range(52):
+        await live.held(body=f"Big queue comment {i:02d}")
+    await sign_in(page, live, cards=50)
+    await expect(page.locator("#counts .total")).to_have_text("52 held")
+    await live.held(body="Arrived while reading")
+    await page.clock.run_for(POLL_MS + 100)
+    await expect(page.locator("#announce")).to_have_text("1 more held comment at the end of the queue")
+    await expect(page.locator("#counts .total")).to_have_text("53 held")
+    assert await page.locator("#list article.card").count() == 50

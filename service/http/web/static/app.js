@@ -440,7 +440,14 @@
 
   // New holds: ask for what follows the end of the queue; they join the end, so the reader stays put.
   async function poll() {
-    if (state.view !== "held" || state.cursor || state.loading || document.hidden) return;
+    if (state.view !== "held" || state.loading || document.hidden) return;
+    if (state.cursor) {  // the end of the queue is not loaded yet: count what arrived, insert nothing
+      const before = state.counts ? state.counts.held_total : null;
+      await refreshCounts();
+      const grown = state.counts && before !== null ? state.counts.held_total - before : 0;
+      if (grown > 0) announce(`${grown} more held comment${grown > 1 ? "s" : ""} at the end of the queue`);
+      return;
+    }
     let data;
     try { data = await api(`/v1/moderation/comments?${listQuery(state.resume)}`); } catch { return; }
     if (state.view !== "held" || state.cursor) return;
