@@ -9,7 +9,9 @@ import json
 from collections.abc import Iterable
 from typing import IO, Any
 
+from service.core.languages import language_code
 from service.core.settings import Settings
+from workers.languages import apply_language, unsupported_action
 from workers.policy import decide
 from workers.scoring.pipeline import ScoringPipeline
 from workers.scoring.types import CommentText
@@ -38,11 +40,15 @@ def _to_comment(line_no: int, raw: str) -> tuple[CommentText | None, dict[str, A
             "error": "each line needs a JSON object with a non-empty, valid string body",
         }
     extra = {k: str(obj[k]) for k in _TEXT_FIELDS if isinstance(obj.get(k), str | int)}
+    declared = obj.get("language")
+    if declared is not None and (not isinstance(declared, str) or language_code(declared) is None):
+        return None, {"id": obj.get("id"), "line": line_no, "error": "language: an ISO 639-1 code"}
     elapsed = obj.get("form_elapsed_ms")
     comment = CommentText(
         id=str(obj.get("id", line_no)),
         body=obj["body"],
         form_elapsed_ms=elapsed if isinstance(elapsed, int) else None,
+        language=language_code(declared) or "" if declared is not None else "",
         **extra,
     )
     return comment, None
@@ -52,13 +58,15 @@ def _flush(pipeline: ScoringPipeline, settings: Settings, batch: list[CommentTex
     if not batch:
         return
     for comment, scores in zip(batch, pipeline.score_batch(batch), strict=True):
-        verdict = decide(scores, settings.thresholds)
+        action = unsupported_action(settings, comment.site)
+        verdict = apply_language(decide(scores, settings.thresholds), scores.language, action)
         record = {
             "id": comment.id,
             "verdict": verdict.verdict,
             "scores": scores.values,
             "reasons": [r.to_json() for r in verdict.reasons],
             "signals": [s.code for s in scores.signals],
+            "language": scores.language.to_json() if scores.language else None,
         }
         out.write(json.dumps(record, ensure_ascii=False) + "\n")
     out.flush()

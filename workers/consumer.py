@@ -33,6 +33,7 @@ from service.core.rules import RuleHit, RulesCache
 from service.core.settings import Settings
 from service.core.store import DecisionStore
 from workers.deadletter import DeadLetters
+from workers.languages import LANGUAGE_UNSUPPORTED, apply_language, unsupported_action
 from workers.policy import AuthorPolicy, Verdict, author_policy, decide
 from workers.scoring.config import HistoryConfig
 from workers.scoring.fairness import comment_cost, fair_rounds
@@ -67,6 +68,7 @@ def to_comment_text(record: CommentRecord) -> CommentText:
         site=record.site,
         honeypot=f.honeypot or "",
         form_elapsed_ms=f.form_elapsed_ms,
+        language=f.language or "",
     )
 
 
@@ -97,6 +99,7 @@ def _decision(item: Work, scores: Scores, verdict: Verdict) -> Decision:
         signals=[{"code": s.code, "weight": round(s.weight, 3)} for s in scores.signals],
         models=scores.models,
         attempt=item.attempt,
+        language=scores.language.to_json() if scores.language else None,
     )
 
 
@@ -116,6 +119,7 @@ def _log_scored(item: Work, scores: Scores, verdict: Verdict, result: str, scori
         reasons=[r.code for r in verdict.reasons],
         signals=[s.code for s in scores.signals],
         models=scores.models,
+        language=scores.language.code if scores.language else None,
         attempt=item.attempt,
         scoring_ms=round(scoring_ms, 2),
         latency_ms=round((time.time() - item.record.created_at) * 1000, 1),
@@ -173,7 +177,14 @@ class ScoringHandler:
         scoring_ms = (time.perf_counter() - started) * 1000
         self.metrics.scoring.observe(scoring_ms / 1000)
         context = {w.job.message_id: c for w, c in zip(work, contexts, strict=True)}
-        verdicts = [decide(scores, *context[item.job.message_id]) for item, scores in scored]
+        verdicts = [
+            apply_language(
+                decide(scores, *context[item.job.message_id]),
+                scores.language,
+                unsupported_action(self.settings, item.record.site),
+            )
+            for item, scores in scored
+        ]
         await self._store_explained(scored, verdicts, scoring_ms / max(len(work), 1))
         failed: list[Failure] = []
         for item, error in unscored:
@@ -324,6 +335,8 @@ class ScoringHandler:
             self.metrics.decisions.labels(verdict.verdict, self.metrics.model).inc()
             for reason in verdict.reasons:
                 self.metrics.reasons.labels(reason.code).inc()
+                if reason.code == LANGUAGE_UNSUPPORTED:
+                    self.metrics.language_unsupported.labels(reason.signals[0]).inc()
         for (item, scores), verdict, result in zip(scored, verdicts, results, strict=True):
             _log_scored(item, scores, verdict, result, scoring_ms)
 

@@ -114,6 +114,12 @@ class WorkerMetrics:
             registry=r,
         )
         self.dead = Counter("commentmod_dead_letters", "Messages sent to the dead-letter stream", registry=r)
+        self.language_unsupported = Counter(
+            "commentmod_language_unsupported",
+            "Comments in a language no loaded toxicity model serves (not scored for toxicity)",
+            ["language"],
+            registry=r,
+        )
         self.heartbeat = Gauge("commentmod_worker_heartbeat_timestamp", "Last heartbeat", registry=r)
         self.queue = QueueGauges(r)
 

@@ -63,7 +63,7 @@ def iso(ts: float | None) -> str | None:
 class CommentFields:
     """A validated comment as the website sent it (body kept exactly as sent).
 
-    Not ``frozen``: a frozen dataclass sets each of the twelve fields through ``object.__setattr__``
+    Not ``frozen``: a frozen dataclass sets each of the thirteen fields through ``object.__setattr__``
     (4x the construction time on the intake path); nothing mutates one, and it stays hashable."""
 
     name: str
@@ -78,6 +78,7 @@ class CommentFields:
     client_ref: str | None = None
     honeypot: str | None = None
     form_elapsed_ms: int | None = None
+    language: str | None = None  # ISO 639-1, declared by the site: skips detection (README "Languages")
 
     def set_fields(self) -> dict[str, Any]:
         """The fields that are set, in declaration order."""
@@ -126,6 +127,7 @@ class Decision:
     signals: list[dict[str, Any]] = field(default_factory=list)
     models: dict[str, str] = field(default_factory=dict)
     attempt: int = 1
+    language: dict[str, Any] | None = None  # {"code", "confidence", "source"} (workers/scoring/language.py)
 
     @property
     def status(self) -> str:
@@ -181,6 +183,7 @@ class CommentRecord:
             "reasons": d.reasons if d else [],
             "signals": d.signals if d else [],
             "models": d.models if d else {},
+            "language": d.language if d else None,
             "decided_by": self.decided_by,
             "created_at": iso(self.created_at),
             "decided_at": iso(self.decided_at),

@@ -18,6 +18,8 @@ from dataclasses import MISSING, Field, dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any, NamedTuple
 
+from service.core.languages import language_code
+
 PREFIX = "COMMENTMOD_"
 
 DEFAULT_THRESHOLDS: dict[str, float] = {"toxicity": 0.44, "spam": 0.9}
@@ -169,6 +171,32 @@ SECRETS = Codec(
 FALLBACKS = Codec(_parse_fallbacks, PAIRS.format, "site-a=pass,site-b=hold")
 
 
+def _parse_site_languages(raw: str, what: str) -> dict[str, tuple[str, ...]]:
+    """``site=en|de,site2=pt``: each site's languages (ISO 639-1), its default first."""
+    out: dict[str, tuple[str, ...]] = {}
+    for site, value in split_pairs(raw, what, "site=en|de"):
+        codes = [language_code(code) for code in value.split("|")]
+        if not value or None in codes:
+            raise SettingsError(f"{what}: expected site=en|de,... with ISO 639-1 codes")
+        out[site] = tuple(dict.fromkeys(code for code in codes if code))
+    return out
+
+
+def _parse_unsupported(raw: str, what: str) -> dict[str, str]:
+    out = _parse_pairs(raw, what)
+    if any(value not in {"hold", "publish"} for value in out.values()):
+        raise SettingsError(f"{what}: expected site=hold or site=publish,...")
+    return out
+
+
+SITE_LANGUAGES = Codec(
+    _parse_site_languages,
+    lambda sites: ",".join(f"{site}={'|'.join(codes)}" for site, codes in sites.items()),
+    "site-a=en|de,site-b=ko",
+)
+UNSUPPORTED = Codec(_parse_unsupported, PAIRS.format, "site-a=publish,site-b=hold")
+
+
 @dataclass(frozen=True, slots=True)
 class Settings:
     """Every knob of the service. Defaults suit ``commentmod up`` on a laptop."""
@@ -200,6 +228,11 @@ class Settings:
     torch_threads: int = 0  # 0: leave torch's default
     toxicity_int8: bool = True  # dynamic int8 quantisation of the model's Linear layers (~3x faster)
     max_tokens: int = 128
+    # Languages (README "Languages"): a site's own languages, its default first (one: detection skipped);
+    # what a comment in a language no loaded model serves gets: hold (a human decides) or publish.
+    site_languages: dict[str, tuple[str, ...]] = setting(factory=dict, codec=SITE_LANGUAGES)
+    unsupported_language: str = setting("hold", choices=("hold", "publish"))
+    site_unsupported_language: dict[str, str] = setting(factory=dict, codec=UNSUPPORTED)  # per-site overrides
     spam_rate_window_s: int = 60
     spam_rate_limit: int = 5
     duplicate_window_s: int = 3600

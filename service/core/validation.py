@@ -16,6 +16,7 @@ from urllib.parse import urlsplit
 
 from email_validator import EmailNotValidError, validate_email
 
+from service.core.languages import language_code
 from service.core.models import CommentFields
 
 NAME_MAX = 100
@@ -34,7 +35,7 @@ _OPTIONAL_LIMITS: dict[str, int] = {
     "honeypot": 1024,
 }
 _REQUIRED = ("name", "email", "body")
-KNOWN_FIELDS = frozenset({*_REQUIRED, "form_elapsed_ms", *_OPTIONAL_LIMITS})
+KNOWN_FIELDS = frozenset({*_REQUIRED, "form_elapsed_ms", "language", *_OPTIONAL_LIMITS})
 
 # Field names of a WordPress-style comment form, accepted when a site forwards its form as it came.
 FORM_ALIASES: dict[str, str] = {
@@ -237,12 +238,23 @@ def _validate_elapsed(value: Any) -> tuple[int | None, str | None]:
     return value, None
 
 
+def _validate_language(value: Any) -> tuple[str | None, str | None]:
+    """An ISO 639-1 code ("de"; "pt-BR" is read as "pt"): the comment's language, detection skipped."""
+    if isinstance(value, str) and not value.strip():
+        return None, None  # an empty form field: not declared
+    code = language_code(value) if isinstance(value, str) and len(value) <= 35 else None
+    if code is None:
+        return None, "must be an ISO 639-1 language code such as en, de, pt or ko"
+    return code, None
+
+
 _CHECKS: dict[str, Callable[[Any], tuple[Any, str | None]]] = {
     "name": _validate_name,
     "email": _validate_email,
     "body": _validate_body,
     **{field: functools.partial(_validate_optional, field) for field in _OPTIONAL_LIMITS},
     "form_elapsed_ms": _validate_elapsed,
+    "language": _validate_language,
 }
 _ORDER = tuple(_CHECKS)
 

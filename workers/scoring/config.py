@@ -64,11 +64,23 @@ class HistoryConfig:
 
 
 @dataclass(frozen=True, slots=True)
+class LanguageConfig:
+    """``workers.scoring.language.LanguageDetector``: each site's declared languages, its default first."""
+
+    site_languages: dict[str, tuple[str, ...]] = field(default_factory=dict)
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> LanguageConfig:
+        return cls(dict(settings.site_languages))
+
+
+@dataclass(frozen=True, slots=True)
 class PipelineConfig:
     """``workers.scoring.pipeline.ScoringPipeline``: its scorers' configs."""
 
     toxicity: ToxicityConfig
+    language: LanguageConfig = field(default_factory=LanguageConfig)
 
     @classmethod
     def from_settings(cls, settings: Settings) -> PipelineConfig:
-        return cls(ToxicityConfig.from_settings(settings))
+        return cls(ToxicityConfig.from_settings(settings), LanguageConfig.from_settings(settings))

@@ -10,9 +10,10 @@ from dataclasses import dataclass, field
 from service.core.settings import Settings
 from workers.scoring.config import PipelineConfig
 from workers.scoring.explain import WordScores, toxic_spans
+from workers.scoring.language import LanguageDetector, model_languages
 from workers.scoring.spam import SpamScorer
 from workers.scoring.toxicity import ToxicityScorer
-from workers.scoring.types import CommentText, Scores, Signal
+from workers.scoring.types import CommentText, Language, Scores, Signal
 
 # Trim the heap only above this resident size. Trimming after every batch of 256 cost ~12 ms plus
 # ~85 ms of page faults when the next batch touched the memory again (~14 % of the model's time);
@@ -46,6 +47,7 @@ class ScoringPipeline:
     toxicity: ToxicityScorer
     spam: SpamScorer
     words: WordScores = field(default_factory=WordScores)  # stand-alone word scores for explanations
+    languages: LanguageDetector | None = None  # None: no detection, every comment scored (tests, tools)
     _trim: Callable[[], object] = field(default_factory=malloc_trim, repr=False)
 
     @classmethod
@@ -54,7 +56,8 @@ class ScoringPipeline:
 
     @classmethod
     def from_config(cls, config: PipelineConfig) -> ScoringPipeline:
-        return cls(ToxicityScorer.from_config(config.toxicity), SpamScorer())
+        detector = LanguageDetector(config.language, model_languages(config.toxicity.source))
+        return cls(ToxicityScorer.from_config(config.toxicity), SpamScorer(), languages=detector)
 
     @property
     def models(self) -> dict[str, str]:
@@ -66,8 +69,11 @@ class ScoringPipeline:
     def score_batch(
         self, comments: Sequence[CommentText], history: Sequence[Sequence[Signal]] | None = None
     ) -> list[Scores]:
-        """Score a batch in one model call per scorer; ``history`` holds signals that needed Redis."""
-        toxicity = self.toxicity.score([c.body for c in comments])
+        """Score a batch in one model call per scorer; ``history`` holds signals that needed Redis.
+        A comment in a language the toxicity model does not serve gets no toxicity scores (its
+        ``Scores.language`` says so; ``workers/languages.py`` decides what happens to it)."""
+        languages = self.detect(comments)
+        toxicity = self._toxicity(comments, languages)
         spam_text = self.spam.text_scores([c.body for c in comments])
         models = self.models
         out: list[Scores] = []
@@ -76,7 +82,26 @@ class ScoringPipeline:
             values = {label: round(float(v), 4) for label, v in toxicity[i].items()}
             values["spam"] = round(self.spam.combine(spam_text[i], signals), 4)
             raw = toxicity[i].get("toxicity")
-            out.append(Scores(values=values, signals=tuple(signals), models=models, toxicity=raw))
+            out.append(
+                Scores(values, tuple(signals), models=models, toxicity=raw, language=languages[i])
+            )
+        return out
+
+    def detect(self, comments: Sequence[CommentText]) -> list[Language | None]:
+        """Each comment's language (``workers/scoring/language.py``); all None without a detector."""
+        if self.languages is None:
+            return [None] * len(comments)
+        return list(self.languages.identify(comments))
+
+    def _toxicity(
+        self, comments: Sequence[CommentText], languages: Sequence[Language | None]
+    ) -> list[dict[str, float]]:
+        """The model's labels for the comments in a served language (one call), ``{}`` for the rest."""
+        served = [i for i, language in enumerate(languages) if language is None or language.supported]
+        scored = self.toxicity.score([comments[i].body for i in served]) if served else []
+        out: list[dict[str, float]] = [{} for _ in comments]
+        for i, labels in zip(served, scored, strict=True):
+            out[i] = labels
         return out
 
     def warm_up(self) -> None:
@@ -85,6 +110,7 @@ class ScoringPipeline:
         texts = ["Thanks for the article.", " ".join(["a long comment about the city budget"] * 60)]
         self.toxicity.score(texts)
         self.spam.text_scores(texts)
+        self.detect([CommentText(id="warm-up", body=text) for text in texts])
 
     def release_memory(self, above: int = TRIM_ABOVE_BYTES) -> bool:
         """Hand the heap's free memory back to the OS when the process holds more than ``above`` bytes

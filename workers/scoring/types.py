@@ -19,6 +19,7 @@ class CommentText:
     site: str = ""
     honeypot: str = ""  # a hidden form field; humans leave it empty
     form_elapsed_ms: int | None = None  # time between form render and submit, if the site sends it
+    language: str = ""  # ISO 639-1 as the site declared it on the comment; empty: detect
 
 
 @dataclass(frozen=True, slots=True)
@@ -53,6 +54,22 @@ class Reason:
 
 
 @dataclass(frozen=True, slots=True)
+class Language:
+    """A comment's language (ISO 639-1) and how sure we are of it, and whether a loaded model serves it.
+
+    ``source``: ``comment`` (the site sent it), ``site`` (the site declares one language), ``detected``,
+    or ``default`` (detection was unsure: the site's first language, else English)."""
+
+    code: str
+    confidence: float
+    source: str
+    supported: bool = True
+
+    def to_json(self) -> dict[str, object]:
+        return {"code": self.code, "confidence": round(self.confidence, 4), "source": self.source}
+
+
+@dataclass(frozen=True, slots=True)
 class Scores:
     """All scores for one comment plus the spam signals that fired and the models used."""
 
@@ -60,3 +77,4 @@ class Scores:
     signals: tuple[Signal, ...] = ()
     models: dict[str, str] = field(default_factory=dict)
     toxicity: float | None = None  # the model's probability unrounded: explanations start from it
+    language: Language | None = None  # None: not detected (a caller that skips detection)

@@ -152,6 +152,9 @@ def _answer(record: CommentRecord, attributes: list[Attribute], text: str, spans
     scores = record.decision.scores if record.decision else {}
     out: dict[str, Any] = {}
     for attribute in attributes:
+        if attribute.score not in scores and scores and _unsupported(record):  # as Perspective answers it
+            found = ", ".join(_detected(record))
+            raise GoogleError(400, f"Attribute {attribute.name} does not support request languages: {found}")
         if attribute.score not in scores:
             raise GoogleError(400, f"Attribute {attribute.name} is not scored by this installation's model.")
         value = scores[attribute.score]
@@ -166,6 +169,18 @@ def _answer(record: CommentRecord, attributes: list[Attribute], text: str, spans
             )
         out[attribute.name] = entry
     return out
+
+
+def _detected(record: CommentRecord) -> list[str]:
+    """The language the worker stored for the text (README "Languages"); English for older records."""
+    language = record.decision.language if record.decision else None
+    return [str(language["code"])] if language and language.get("code") else ["en"]
+
+
+def _unsupported(record: CommentRecord) -> bool:
+    """No loaded model serves the text's language (its toxicity was not scored; README "Languages")."""
+    reasons = record.decision.reasons if record.decision else []
+    return any(reason.get("code") == "language_unsupported" for reason in reasons)
 
 
 async def analyze(request: web.Request) -> web.Response:
@@ -188,7 +203,7 @@ async def analyze(request: web.Request) -> web.Response:
         body: dict[str, Any] = {
             "attributeScores": _answer(record, attributes, text, spans),
             "languages": languages or ["en"],
-            "detectedLanguages": ["en"],
+            "detectedLanguages": _detected(record),
         }
     finally:
         if do_not_store:
