@@ -10,8 +10,10 @@ import pytest
 import redis.asyncio as aioredis
 
 from service.core.keys import Keys
+from service.core.models import Decision
 from service.core.privacy import author_hash
 from service.core.settings import Settings
+from service.core.store import DecisionStore
 from tests.kits.common import OTHER_SITE_KEY, mod_headers, site_headers
 from tests.kits.protocolkit import redis_holds, running_worker, six_class_model
 from tests.kits.workerkit import wait_decided
@@ -106,3 +108,28 @@ async def test_the_feed_rejects_a_bad_cursor_or_limit(client: Any) -> None:
         resp = await client.get(f"/v1/comments?{query}", headers=site_headers())
         assert resp.status == 422
         assert set((await resp.json())["fields"]) <= {"since", "limit"}
+
+
+async def test_a_comment_held_after_the_cursor_is_not_passed(client: Any, settings: Settings) -> None:
+    """B is posted before A, but decided (held) after a reader's cursor passed A's decision: the held
+    index orders by creation, the feed by decision, so B still comes next."""
+    ids = []
+    for body in ("Comment B", "Comment A"):
+        resp = await client.post("/v1/comments", json={**COMMENT, "body": body}, headers=site_headers())
+        ids.append((await resp.json())["id"])
+    b, a = ids
+    redis = aioredis.Redis.from_url(settings.redis_url or "", decode_responses=True)
+    store = DecisionStore(redis, Keys(settings.stream_prefix))
+    try:
+        held = Decision("hold", {"toxicity": 0.9}, [{"code": "toxicity", "score": 0.9, "threshold": 0.44}])
+        created = {cid: record.created_at for cid, record in (await store.get_many([a, b])).items()}
+        assert await store.decide(a, created[a], held) == "ok"
+        first = await (await client.get("/v1/comments", headers=site_headers())).json()
+        assert [i["id"] for i in first["items"]] == [a]
+        assert await store.decide(b, created[b], held) == "ok"  # indexed by creation: before the cursor
+    finally:
+        await redis.aclose()
+    later = await (
+        await client.get(f"/v1/comments?since={first['next_cursor']}", headers=site_headers())
+    ).json()
+    assert [i["id"] for i in later["items"]] == [b]

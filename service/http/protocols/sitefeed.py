@@ -1,10 +1,12 @@
 """``POST /v1/score`` (score without storing) and ``GET /v1/comments?since=`` (the site's decisions in order).
 
-The feed merges the decision indexes: published and rejected comments by decision time, held ones by
-creation time (the held index's order; a worker decides within moments of creation). A comment a
-moderator decides later comes again, at its new decision time, so a site that reads the feed from its
-last ``next_cursor`` sees every verdict change. Each page reads at most ``_SCAN`` index entries per
-status, of every site, and returns the caller's own.
+The feed merges the decision indexes in decision order: published and rejected comments by their index
+(scored by decision time), held ones at the decision time of their record (the held index is scored by
+creation time, so it is read from a minute before the cursor: a comment held more than a minute after it
+was posted, behind a worker backlog, can be passed). A comment a moderator decides later comes again, at
+its new decision time, so a site that reads the feed from its last ``next_cursor`` sees every verdict
+change. Each page reads at most ``_SCAN`` index entries per status, of every site, and returns the
+caller's own.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ from typing import Any
 
 from aiohttp import web
 
+from service.core.models import CommentRecord
 from service.core.queue import QueueUnavailable
 from service.http.common import KEYS, REDIS, SETTINGS, STORE, ApiError, read_json, require, small_int
 from service.http.protocols import base
@@ -21,6 +24,7 @@ from service.http.protocols import base
 _CURSOR = re.compile(r"^(\d{1,17})(?::([0-9a-f]{28}))?$")
 _SCAN = 1000
 _STATUSES = ("published", "rejected", "held")
+_HELD_LAG_US = 60 * 1_000_000  # a held comment's decision is found up to this long after its creation
 
 
 def _cursor(raw: str | None) -> tuple[int, str]:
@@ -32,17 +36,34 @@ def _cursor(raw: str | None) -> tuple[int, str]:
     return int(match.group(1)), match.group(2) or ""
 
 
-async def _window(request: web.Request, since: tuple[int, str]) -> list[tuple[int, str]]:
-    """Index entries after ``since`` in decision order, as far as every index was read."""
+async def _window(
+    request: web.Request, since: tuple[int, str]
+) -> tuple[list[tuple[int, str]], dict[str, CommentRecord]]:
+    """Decisions after ``since`` in decision order (microseconds, id), as far as every index was read,
+    and their records. Held comments are indexed by creation time: they are read from ``_HELD_LAG_US``
+    before the cursor and placed at their decision time."""
     keys = request.app[KEYS]
     pipe = request.app[REDIS].pipeline(transaction=False)
     for status in _STATUSES:
         index = keys.held if status == "held" else keys.by_status(status)
-        pipe.zrangebyscore(index, since[0], "+inf", start=0, num=_SCAN, withscores=True)
+        low = max(since[0] - _HELD_LAG_US, 0) if status == "held" else since[0]
+        pipe.zrangebyscore(index, low, "+inf", start=0, num=_SCAN, withscores=True)
     rows = await pipe.execute()
+    # Whatever an index holds past its last entry read was decided after that entry's score.
     horizon = min((int(row[-1][1]) for row in rows if len(row) == _SCAN), default=None)
-    merged = sorted((int(score), member) for row in rows for member, score in row)
-    return [e for e in merged if e > since and (horizon is None or e[0] <= horizon)]
+    records = await request.app[STORE].get_many(list(dict.fromkeys(m for row in rows for m, _ in row)))
+    entries = set()
+    for status, row in zip(_STATUSES, rows, strict=True):
+        for member, score in row:
+            key = int(score)
+            if status == "held":
+                record = records.get(member)
+                if record is None or record.status != "held" or record.decided_at is None:
+                    continue
+                key = int(record.decided_at * 1_000_000)
+            entries.add((key, member))
+    window = [e for e in sorted(entries) if e > since and (horizon is None or e[0] <= horizon)]
+    return window, records
 
 
 async def decisions(request: web.Request) -> web.Response:
@@ -52,8 +73,7 @@ async def decisions(request: web.Request) -> web.Response:
     limit = small_int(request.query.get("limit", "100"), 1, 500)
     if limit is None:
         raise ApiError(422, "validation_failed", "bad query", fields={"limit": "an integer from 1 to 500"})
-    window = await _window(request, since)
-    records = await request.app[STORE].get_many(list(dict.fromkeys(member for _, member in window)))
+    window, records = await _window(request, since)
     items: list[dict[str, Any]] = []
     last = since
     for entry in window:
