@@ -6,8 +6,9 @@
   fresh word cache, the worst case for the explanation).
 * ``flood_latency_site_a``: one durable Redis, one API, ``commentmod worker --processes P``; site A posts
   ordinary comments at a steady rate, first alone (the baseline), then while site B posts 10,000-character
-  bodies as fast as the API takes them (every B comment from its own IP: the per-IP limit is no defence
-  here). Decision latency of A's comments (server timestamps), against the goal of a few seconds.
+  bodies (insults among common English words, so language detection hands them to the model) as fast as
+  the API takes them (every B comment from its own IP: the per-IP limit is no defence here). Decision
+  latency of A's comments (server timestamps), against the goal of a few seconds.
 """
 
 from __future__ import annotations
@@ -34,15 +35,27 @@ ORDINARY = "Thanks for the clear write-up of the council budget; the chart helpe
 GOAL_S = 5.0
 
 
-def long_body(seed: int) -> str:
-    """10,000 characters of insults and short random words: the issue's flood."""
+_ENGLISH_TEXT = (
+    "the a and to of in is it you that he was for on are with as they be at one have this from or had by "
+    "not word but what some we can out other were all there when up use your how said an each she which "
+    "do their time if will way about many then them write would like so these her long make thing see"
+)
+_ENGLISH = _ENGLISH_TEXT.split(" ")
+
+
+def long_body(seed: int, english: bool = False) -> str:
+    """10,000 characters of insults and short random words (the issue's flood), or with ``english`` of
+    insults among common English words (read as English by language detection, so the model scores it)."""
     rng = random.Random(seed)
     words: list[str] = []
     size = 0
     while size < 10_000:
-        insult = rng.random() < 0.3
-        words.append(rng.choice(["idiot", "moron", "loser"]) if insult else "".join(
-            rng.choice("abcdefghijklmnopqrstuvwxyz") for _ in range(rng.randint(2, 5))))  # fmt: skip
+        if rng.random() < 0.3:
+            words.append(rng.choice(["idiot", "moron", "loser"]))
+        elif english:
+            words.append(rng.choice(_ENGLISH))
+        else:
+            words.append("".join(rng.choice("abcdefghijklmnopqrstuvwxyz") for _ in range(rng.randint(2, 5))))
         size += len(words[-1]) + 1
     return " ".join(words)[:10_000]
 
@@ -109,7 +122,8 @@ async def _traffic(base: str, ordinary: int, rate: float, flood: int) -> tuple[l
 
         async def flood_one(i: int) -> str:
             async with gate:
-                body = {"name": "B", "email": f"b{i % 5}@example.org", "body": long_body(100 + i),
+                text = long_body(100 + i, english=True)
+                body = {"name": "B", "email": f"b{i % 5}@example.org", "body": text,
                         "ip": f"198.51.{i // 250}.{i % 250 + 1}"}  # fmt: skip
                 return await _post(session, base, FLOOD_KEY, body)
 
