@@ -11,6 +11,13 @@
   plain numbers ("2024", "$100") and ordinary alphanumerics ("4th", "mp3", "covid19") are left alone;
 * letters repeated three or more times ("stuuuupid" -> "stuupid").
 
+Other scripts survive it: umlauts and accents (NFKC composes, never strips them), Hangul syllables, and
+the Hangul compatibility letters Korean writes on their own ("ㅂㅅ", "ㅋㅋ"), which NFKC would turn into
+conjoining jamo (halfwidth ones become the compatibility letters instead). Spaced-out single letters are
+joined in alphabetic scripts only: a Hangul syllable, kana or Han character is a syllable or a word, and
+"할 수 있 다" is ordinary text (spaced Hangul letters, "ㅅ ㅂ ㄴ", still join). Known limits: a German triple consonant at a compound joint
+("Schifffahrt") loses one letter to the repeat rule, as "stuuupid" does.
+
 Every pattern is built from disjoint character classes with bounded inner repetition, so matching is
 linear in the length of the text (no catastrophic backtracking); tests run them on 50,000-character
 adversarial strings.
@@ -47,6 +54,17 @@ _CONFUSABLE_PAIRS = (
 )
 _CONFUSABLES = {ord(pair[0]): pair[1] for pair in _CONFUSABLE_PAIRS.split()}
 _CONFUSABLE_CHARS = frozenset(chr(c) for c in _CONFUSABLES)
+
+# Hangul compatibility letters (kept as they are) and their halfwidth forms (mapped onto them).
+_COMPAT_JAMO = re.compile("[\u3131-\u318e\uffa0-\uffdc]+")
+_HALFWIDTH_JAMO = {
+    code: unicodedata.lookup(unicodedata.name(chr(code)).removeprefix("HALFWIDTH "))
+    for code in range(0xFFA1, 0xFFDD)
+    if unicodedata.name(chr(code), "").startswith("HALFWIDTH HANGUL LETTER")
+}
+# Scripts in which one character is a syllable or a word (Hangul syllables, kana, Han): spaced characters
+# there are not an evasion. Spaced Hangul letters ("ㅅ ㅂ ㄴ") still join: alone they are no word.
+_SYLLABIC = re.compile("[\u3040-\u30ff\u3400-\u9fff\uac00-\ud7af\uf900-\ufaff]")
 
 _LEET = {"0": "o", "1": "i", "3": "e", "4": "a", "5": "s", "7": "t", "8": "b", "9": "g",
          "@": "a", "$": "s", "!": "i", "|": "l", "€": "e"}  # fmt: skip
@@ -120,9 +138,25 @@ def _fold_confusables(text: str) -> str:
 
 def _join_spaced(match: re.Match[str]) -> str:
     joined = _SPACED_SEP.sub("", match.group())
-    if not any(ch.isalpha() for ch in joined):
-        return match.group()  # "1 2 3", "2 - 1": numbers stay as written
+    if not any(ch.isalpha() for ch in joined) or _SYLLABIC.search(joined):
+        return match.group()  # "1 2 3", "2 - 1": numbers stay as written; "나 는 너": Korean words
     return joined
+
+
+def _nfkc(text: str) -> str:
+    """NFKC, except that Hangul compatibility letters stay compatibility letters (see the docstring)."""
+    if text.isascii():
+        return text
+    if _COMPAT_JAMO.search(text) is None:
+        return unicodedata.normalize("NFKC", text)
+    out: list[str] = []
+    start = 0
+    for match in _COMPAT_JAMO.finditer(text):
+        out.append(unicodedata.normalize("NFKC", text[start : match.start()]))
+        out.append(match.group().translate(_HALFWIDTH_JAMO))
+        start = match.end()
+    out.append(unicodedata.normalize("NFKC", text[start:]))
+    return "".join(out)
 
 
 def _deleet(core: str) -> str:
@@ -162,7 +196,7 @@ def _fold_token(match: re.Match[str]) -> str:
 
 def fold(text: str) -> str:
     """Return ``text`` with evasion tricks undone (idempotent on ordinary text)."""
-    text = unicodedata.normalize("NFKC", text).translate(_INVISIBLE)
+    text = _nfkc(text).translate(_INVISIBLE)
     text = _fold_confusables(text)
     text = _SPACED.sub(_join_spaced, text)
     text = _TOKEN.sub(_fold_token, text)
@@ -172,7 +206,8 @@ def fold(text: str) -> str:
 def fold_units(text: str) -> list[tuple[int, int]]:
     """Character spans of the pieces ``fold`` reads as one word: whitespace-separated tokens, joined
     where spaced-out letters run across them (``"i d i o t"`` is one piece, ``"st.upid"`` another)."""
-    spans = sorted([m.span() for m in _TOKEN.finditer(text)] + [m.span() for m in _SPACED.finditer(text)])
+    joined = [m.span() for m in _SPACED.finditer(text) if _join_spaced(m) != m.group()]
+    spans = sorted([m.span() for m in _TOKEN.finditer(text)] + joined)
     out: list[tuple[int, int]] = []
     for start, end in spans:
         if out and start < out[-1][1]:

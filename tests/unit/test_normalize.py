@@ -120,3 +120,33 @@ def test_fold_is_linear_time_on_adversarial_input(text: str) -> None:
 
     ratio = growth(run, _small(text), text)
     assert ratio < LINEAR_BOUND, f"fold: work grew {ratio:.1f}x from 10k to 50k characters"
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "Schöne Grüße aus München, die Straße ist gesperrt. Äpfel, Öl, Übermut.",
+        "Você é muito legal, não é? Ação, coração, São Paulo, pôr, à toa.",
+        "naïve café, résumé, crème brûlée, ça va, l'été, Ærø, Øl, España, señor.",
+        "이 기사 정말 잘 읽었습니다. 좋은 정보 감사합니다.",
+        "나 는 너 를 믿 어",  # spaced Hangul syllables are words, not spaced-out letters
+        "할 수 있 다",
+        "ㅂㅅ 같은 소리 하네 ㅋㅋ",  # Hangul compatibility letters stay as written
+        "カタカナ と ひらがな と 漢字",
+    ],
+)
+def test_other_scripts_survive_folding(text: str) -> None:
+    assert fold(text) == text
+
+
+def test_hangul_letters_stay_compatibility_letters() -> None:
+    assert fold("ㅅㅂ") == "ㅅㅂ"  # NFKC alone would give conjoining jamo ("ᄉᄇ")
+    assert fold("\uffb5\uffb2") == "ㅅㅂ"  # halfwidth letters become the ordinary ones
+    assert fold("ㅅ ㅂ ㄴ") == "ㅅㅂㄴ"  # spaced letters still join, as in Latin script
+    assert fold("ㅋㅋㅋㅋㅋ") == "ㅋㅋ"  # repeats fold as in any script
+    assert fold("ｉｄｉｏｔ ㅂㅅ") == "idiot ㅂㅅ"
+
+
+def test_spaced_syllables_stay_separate_pieces() -> None:
+    assert fold_units("나 는 너") == [(0, 1), (2, 3), (4, 5)]
+    assert fold_units("i d i o t") == [(0, 9)]

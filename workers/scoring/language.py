@@ -43,8 +43,9 @@ ENGLISH = frozenset({"en"})
 MODEL_LANGUAGES: dict[str, frozenset[str]] = {
     "multilingual": frozenset({"en", "fr", "es", "it", "pt", "tr", "ru"}),
 }
-# Noise that says nothing about the language: links, e-mail addresses, @handles, numbers.
-_NOISE = re.compile(r"https?://\S+|www\.\S+|\S+@\S+\.\S+|@\w+|\d+")
+# Noise that says nothing about the language: links, words with an @ (e-mail addresses, handles), numbers.
+# A word with an @ only matches from its start (the lookbehind), so the pattern stays linear.
+_NOISE = re.compile(r"https?://\S+|www\.\S+|(?<!\S)\S*@\S*|\d+")
 
 
 def model_languages(source: ModelSource) -> frozenset[str]:
