@@ -15,8 +15,8 @@ Other scripts survive it: umlauts and accents (NFKC composes, never strips them)
 the Hangul compatibility letters Korean writes on their own ("ㅂㅅ", "ㅋㅋ"), which NFKC would turn into
 conjoining jamo (halfwidth ones become the compatibility letters instead). Spaced-out single letters are
 joined in alphabetic scripts only: a Hangul syllable, kana or Han character is a syllable or a word, and
-"할 수 있 다" is ordinary text (spaced Hangul letters, "ㅅ ㅂ ㄴ", still join). Known limits: a German triple consonant at a compound joint
-("Schifffahrt") loses one letter to the repeat rule, as "stuuupid" does.
+"할 수 있 다" is ordinary text (spaced Hangul letters, "ㅅ ㅂ ㄴ", still join). Known limit: a German
+triple consonant at a compound joint ("Schifffahrt") loses one letter to the repeat rule.
 
 Every pattern is built from disjoint character classes with bounded inner repetition, so matching is
 linear in the length of the text (no catastrophic backtracking); tests run them on 50,000-character
