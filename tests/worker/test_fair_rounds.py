@@ -24,17 +24,19 @@ from workers.scoring.fairness import MAX_COST, ROUND_COST, comment_cost, fair_or
 from workers.scoring.pipeline import ScoringPipeline
 from workers.scoring.types import CommentText, Scores, Signal
 
+ENGLISH = ("the", "a", "and", "to", "of", "in", "is", "it", "you", "that", "was", "for", "on", "are", "with")
+
 
 @functools.cache
 def long_body(seed: int) -> str:
-    """10,000 characters of insults and short random words (the issue's flood)."""
+    """10,000 characters of insults among common English words (the issue's flood, in a language every
+    detector hands to the model)."""
     rng = random.Random(seed)
     words: list[str] = []
     size = 0
     while size < 10_000:
         insult = rng.random() < 0.3
-        words.append(rng.choice(["idiot", "moron", "loser"]) if insult else "".join(
-            rng.choice("abcdefghijklmnopqrstuvwxyz") for _ in range(rng.randint(2, 5))))  # fmt: skip
+        words.append(rng.choice(["idiot", "moron", "loser"] if insult else ENGLISH))
         size += len(words[-1]) + 1
     return " ".join(words)[:10_000]
 
@@ -98,7 +100,7 @@ async def test_a_flood_of_long_comments_on_one_site_does_not_hold_back_another_s
     model work done before A's decision is a fraction of the batch's (it was all of it)."""
     for i in range(60):
         ip, body = f"198.51.100.{i}", long_body(i)
-        payload = {"name": "B", "email": f"b{i % 3}@example.org", "body": body, "ip": ip}
+        payload = {"name": "B", "email": f"b{i}@example.org", "body": body, "ip": ip}
         resp = await client.post("/v1/comments", json=payload, headers=site_headers(OTHER_SITE_KEY))
         assert resp.status == 202
     ordinary = "Thanks for the clear write-up of the council budget."
@@ -116,7 +118,7 @@ async def test_a_flood_of_long_comments_on_one_site_does_not_hold_back_another_s
     keys = Keys(settings.stream_prefix)
     published = await redis.zrange(keys.by_status("published"), 0, -1)
     await redis.aclose()
-    assert len(published) == 61 and published.index(a_id) < 61 // 2  # among the first decided
+    assert published.index(a_id) < 61 // 2  # among the first decided
 
 
 async def test_a_comment_arriving_while_a_flood_is_in_hand_waits_for_one_round_not_the_batch(
@@ -127,7 +129,7 @@ async def test_a_comment_arriving_while_a_flood_is_in_hand_waits_for_one_round_n
     whole batch (it used to wait for the next batch)."""
     for i in range(60):
         ip, body = f"198.51.100.{i}", long_body(100 + i)
-        payload = {"name": "B", "email": f"b{i % 3}@example.org", "body": body, "ip": ip}
+        payload = {"name": "B", "email": f"b{i}@example.org", "body": body, "ip": ip}
         resp = await client.post("/v1/comments", json=payload, headers=site_headers(OTHER_SITE_KEY))
         assert resp.status == 202
     lenient = settings.with_(thresholds={"toxicity": 0.99, "spam": 0.99}, client_rate_limit=0)
