@@ -131,7 +131,8 @@ HEALTHCHECK --interval=15s --timeout=5s --start-period=30s --retries=3 \
     CMD ["python", "-c", "import urllib.request; urllib.request.urlopen('http://127.0.0.1:8080/healthz', timeout=4)"]
 
 # Exec form: commentmod is PID 1 and receives SIGTERM itself (the API drains in-flight requests, the
-# worker finishes its batch). Keep `api --processes 1` (the default) in containers: with more, the
-# parent process does not forward SIGTERM to its children. Scale with more containers instead.
+# worker finishes its batch). `--processes N` works too (the launcher passes SIGTERM on to each child
+# once, and stops the others and exits non-zero when one dies), but scaling with more containers keeps
+# one process per container for the orchestrator to watch.
 ENTRYPOINT ["commentmod"]
 CMD ["api", "--host", "0.0.0.0", "--port", "8080"]
