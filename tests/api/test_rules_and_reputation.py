@@ -226,3 +226,22 @@ async def test_with_a_hash_key_the_page_and_the_workers_agree_on_the_author(
         banned = await _post(client, "A second ordinary remark")
         await _drain(keyed.with_(banned_author_action="reject"), pipeline)
         assert (await _status(client, banned))["status"] == "rejected"
+
+
+async def test_with_a_hash_key_trust_is_bound_to_the_network_the_sealed_ip_came_from(
+    settings: Settings, tiny_pipeline: tuple[Path, ScoringPipeline]
+) -> None:
+    """Under ``COMMENTMOD_HASH_KEY`` the stored ip is sealed; the approval and the worker both read it
+    opened, so the network pseudonyms agree: trusted from the approved network, not from another."""
+    _, pipeline = tiny_pipeline
+    keyed = settings.with_(hash_key="shared-secret-for-api-and-workers", trusted_after=1,
+                           thresholds={"toxicity": 0.000001, "spam": 0.99})  # fmt: skip
+    async with TestClient(TestServer(create_app(keyed))) as client:
+        await _put_rules(client, "site-a", {"trust_margin": 1.0})
+        first = await _post(client, "An ordinary remark", ip=HOME)
+        await _drain(keyed, pipeline)
+        await _approve(client, first)
+        home = await _post(client, "Another remark from home", ip="203.0.113.200")
+        away = await _post(client, "A remark from elsewhere", ip="198.51.100.200")
+        await _drain(keyed, pipeline)
+        assert [(await _status(client, c))["status"] for c in (home, away)] == ["published", "held"]
