@@ -151,3 +151,14 @@ def test_a_comment_may_declare_its_language_as_iso_639_1() -> None:
     for bad in ("portuguese", "xx", "p", 7, ["pt"]):
         assert "language" in validate_comment({**base, "language": bad})
     assert language_code("zh_Hant") == "zh" and language_code("eng") is None
+
+
+def test_short_latin_texts_are_not_guessed(detector: LanguageDetector) -> None:
+    for body in ("Parent comment", "Another one", "Big queue comment 01"):  # French, Pidgin to the detector
+        assert _one(detector, body) == Language("en", _one(detector, body).confidence, "default", True)
+    assert _one(detector, "좋은 기사").code == "ko"  # another script says more in fewer letters
+
+
+def test_text_without_language_is_undetectable(detector: LanguageDetector) -> None:
+    for body in ("abcdefghijklmnopqrstuvwxyz qwrtzp", "ffbd435013bb5b64fbc653deff8e2634a21785d73865dc1b"):
+        assert _one(detector, body).source == "default"

@@ -6,13 +6,15 @@ Detection uses ``py3langid`` (offline, a naive Bayes model over byte n-grams, ~0
 
 1. the ``language`` field the site sent with it (``source: comment``);
 2. the site's language when ``COMMENTMOD_SITE_LANGUAGES`` declares exactly one (``source: site``);
-3. the detector's best guess when its confidence is at least ``MIN_CONFIDENCE``; when it is unsure and
-   the site declares several languages, its best guess among those, renormalised, if that reaches
-   ``MIN_CONFIDENCE`` (``source: detected``). A confident guess outside the site's languages stands: a
-   Korean comment on an English and German site is Korean, not scored as English;
-4. otherwise (short or undetectable texts: "ok", "👍", a bare link) the site's first declared language,
-   else English (``source: default``). Short English comments are the usual case here, and a wrong
-   "unsupported" holds a comment for a human, while a wrong "en" scores it as today.
+3. the detector's best guess when its confidence is at least ``MIN_CONFIDENCE`` and the text is long
+   enough to tell (``MIN_LATIN_LETTERS`` in Latin script); else, when the site declares several
+   languages, its best guess among those, renormalised, if that reaches ``MIN_CONFIDENCE``
+   (``source: detected``). A confident guess outside the site's languages stands: a Korean comment on
+   an English and German site is Korean, not scored as English;
+4. otherwise (short or undetectable texts: "ok", "👍", "Parent comment", a bare link, random letters)
+   the site's first declared language, else English (``source: default``). Short English comments are
+   the usual case here, and a wrong "unsupported" holds a comment for a human, while a wrong "en"
+   scores it as the service did before detection existed.
 
 A language the loaded toxicity model does not serve (``model_languages``) is marked ``supported=False``;
 the pipeline then does not run the toxicity model on it and ``workers/languages.py`` applies the site's
@@ -31,10 +33,17 @@ from typing import Any
 from workers.scoring.config import LanguageConfig, ModelSource
 from workers.scoring.types import CommentText, Language
 
-# Under this, the detector's guess is not trusted (docs/evaluation.md: on 2,000 short comments in
-# de/pt/ko/en, 0.997-1.000 of the guesses at or over it are right; 9 % fall under it, most of them pt).
-MIN_CONFIDENCE = 0.5
+# Under this, the detector's guess is not trusted. Chosen with ``scripts/measure_langid.py`` on 500 short
+# comments per language (docs/evaluation.md, "Language detection"): with MIN_LATIN_LETTERS 20, no English
+# comment is taken for another language at 0.3 or 0.5, while 0.3 reads more pt as pt (0.75 against 0.69).
+MIN_CONFIDENCE = 0.3
 MIN_LETTERS = 3  # fewer letters than this: nothing to detect ("ok", "+1", "👍")
+# A Latin-script text shorter than this is not detected at all ("Parent comment" reads as French, "Another
+# one" as Pidgin): the site's declared languages or the default decide. Other scripts say more in fewer
+# letters (Hangul, Cyrillic, Greek, kana): they are detected from MIN_LETTERS on.
+MIN_LATIN_LETTERS = 20
+_LATIN_END = "\u0250"  # Basic Latin to Latin Extended-B
+_NOT_LANGUAGES = frozenset({"zxx", "und"})  # "no linguistic content" (random letters, hashes): undetectable
 MAX_CHARS = 1000  # the detector reads the start of a long comment only (the language rarely changes)
 DEFAULT = "en"
 
@@ -88,19 +97,20 @@ class LanguageDetector:
             return Language(declared[0], 1.0, "site")
         default = declared[0] if declared else DEFAULT
         text = " ".join(_NOISE.sub(" ", comment.body[:MAX_CHARS]).split())
-        if sum(ch.isalpha() for ch in text) < MIN_LETTERS:
+        letters = [ch for ch in text if ch.isalpha()]
+        if len(letters) < MIN_LETTERS:
             return Language(default, 0.0, "default")
-        ranked = self.rank(text)
-        if ranked[0][1] < MIN_CONFIDENCE and declared:  # unsure: choose among the site's languages
+        short = len(letters) < MIN_LATIN_LETTERS and all(ch < _LATIN_END for ch in letters)
+        ranked = [] if short else self.rank(text)
+        if (not ranked or ranked[0][1] < MIN_CONFIDENCE) and declared:  # choose among the site's
             ranked = self.rank(text, declared)
-        code, confidence = ranked[0]
-        if confidence < MIN_CONFIDENCE:
+        if not ranked or ranked[0][1] < MIN_CONFIDENCE:
             return Language(default, dict(ranked).get(default, 0.0), "default")
-        return Language(code, confidence, "detected")
+        return Language(ranked[0][0], ranked[0][1], "detected")
 
     def rank(self, text: str, among: Sequence[str] = ()) -> list[tuple[str, float]]:
         """Languages by probability, best first; with ``among``, only those, renormalised."""
-        ranked: list[tuple[str, float]] = self._identifier.rank(text)
+        ranked = [(code, p) for code, p in self._identifier.rank(text) if code not in _NOT_LANGUAGES]
         if among:
             kept = [(code, p) for code, p in ranked if code in among] or [(among[0], 0.0)]
             total = sum(p for _, p in kept) or 1.0
