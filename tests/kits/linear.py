@@ -19,6 +19,12 @@ SMALL = 10_000
 LARGE = 50_000
 LINEAR_BOUND = 12.0
 
+# Work within this many copies of the input is linear whatever the ratio says: an operation that does
+# next to nothing on 50k characters but build its result (``sub`` of a pattern anchored at ``^``) is
+# then timing the allocator (page faults when a 50 kB string crosses the heap's trim threshold), not
+# the pattern. A quadratic pattern on 50k characters costs thousands of copies.
+FEW_COPIES = 50.0
+
 # A sample is repeated until it spans at least this much CPU time, so that the ratio is not made of
 # clock ticks (a measurement resolution, not a bound: nothing is asserted about it).
 _SAMPLE_NS = 1_000_000
@@ -40,6 +46,26 @@ def growth(run: Callable[[Any], object], small: Any, large: Any, repeats: int = 
         times *= 4
     samples = [(cpu_ns(run, small, times), cpu_ns(run, large, times)) for _ in range(repeats)]
     return min(large for _, large in samples) / max(min(small for small, _ in samples), 1)
+
+
+def copies(run: Callable[[Any], object], text: str, repeats: int = 3) -> float:
+    """The CPU time of ``run(text)`` in units of one copy of ``text`` (``str.upper``: one pass that builds
+    a string as long), both measured the same way, best of ``repeats``."""
+    times = 1
+    while times < _MAX_TIMES and cpu_ns(str.upper, text, times) < _SAMPLE_NS:
+        times *= 4
+    samples = [(cpu_ns(run, text, times), cpu_ns(str.upper, text, times)) for _ in range(repeats)]
+    return min(work for work, _ in samples) / max(min(copy for _, copy in samples), 1)
+
+
+def grows_linearly(run: Callable[[Any], object], small: str, large: str) -> tuple[bool, float, str]:
+    """(linear?, growth, how it was judged): the growth from ``small`` to ``large`` is under
+    ``LINEAR_BOUND``, or else the work on ``large`` is within ``FEW_COPIES`` copies of it."""
+    ratio = growth(run, small, large)
+    if ratio < LINEAR_BOUND:
+        return True, ratio, f"grew {ratio:.1f}x"
+    few = copies(run, large)
+    return few < FEW_COPIES, ratio, f"grew {ratio:.1f}x, costing {few:.1f} copies of the input"
 
 
 async def acpu_ns(run: Callable[[Any], Awaitable[object]], arg: Any, times: int = 1) -> int:

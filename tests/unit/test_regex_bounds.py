@@ -6,8 +6,10 @@ and compiled exactly as written. Each is run with the methods the code calls on 
 ``sub``, ``findall``...) over a family of adversarial inputs at 10,000 and at 50,000 characters. No
 wall-clock bound: the assertion is on how the work grows (``tests.kits.linear``: this thread's CPU
 time at 50k over the same at 10k, best of several), 5x for a linear pattern and 25x for a quadratic
-one, bounded at 12x, on a busy machine as on an idle one. How fast the patterns are is ``make bench``'s
-business, not this test's.
+one, bounded at 12x, on a busy machine as on an idle one. Past the bound, an operation whose work on
+50k characters is within a few copies of them (``sub`` of a pattern anchored at ``^`` does little else
+than build its result) still passes: its ratio then measures the allocator, not the pattern. How fast
+the patterns are is ``make bench``'s business, not this test's.
 """
 
 from __future__ import annotations
@@ -21,7 +23,7 @@ from pathlib import Path
 import pytest
 
 from tests.kits.faultkit import Report
-from tests.kits.linear import LARGE, LINEAR_BOUND, SMALL, cpu_ns, growth
+from tests.kits.linear import LARGE, SMALL, cpu_ns, grows_linearly
 
 ROOT = Path(__file__).resolve().parents[2]
 SCANNED = [ROOT / "service", ROOT / "workers" / "scoring"]
@@ -139,8 +141,9 @@ def test_pattern_work_grows_linearly_on_adversarial_input(
 ) -> None:
     """Screen every input at 5,000 characters (a super-linear pattern costs most there too), then
     compare the slowest few per method at 10,000 and at 50,000 characters: the work may grow 5x
-    (linear), never near 25x (quadratic)."""
+    (linear), never near 25x (quadratic) unless it stays within a few copies of the input."""
     worst = (0.0, "", "")
+    not_linear = []
     for method in methods:
         run = _operation(pattern, method)
         short = _inputs(pattern, SCREEN)
@@ -149,9 +152,12 @@ def test_pattern_work_grows_linearly_on_adversarial_input(
         small, large = _inputs(pattern, SMALL), _inputs(pattern, LARGE)
         for i in [0, *screened[:SHORTLIST]]:
             assert len(small[i]) == SMALL and len(large[i]) == LARGE
-            ratio = growth(run, small[i], large[i])
+            linear, ratio, judged = grows_linearly(run, small[i], large[i])
+            shown = repr(large[i][:12]) + f"...{large[i][-1]!r}"
+            if not linear:
+                not_linear.append(f"{method} on {shown}: {judged}")
             if ratio > worst[0]:
-                worst = (ratio, method, repr(large[i][:12]) + f"...{large[i][-1]!r}")
+                worst = (ratio, method, shown)
     name = "regex_" + re.sub(r"\W+", "_", where)
     figures(
         name,
@@ -161,6 +167,4 @@ def test_pattern_work_grows_linearly_on_adversarial_input(
         op=worst[1],
         input=worst[2],
     )
-    assert worst[0] < LINEAR_BOUND, (
-        f"{where}: work grew {worst[0]:.1f}x from 10k to 50k on {worst[2]} ({worst[1]})"
-    )
+    assert not_linear == [], f"{where}: {not_linear}"
