@@ -294,3 +294,35 @@ def test_sigint_to_the_group_of_worker_processes_drains_each_once(
             process.wait(30)
     assert text().count('"worker_stopped"') == 2
     assert "worker_forced_exit" not in text() and "Traceback" not in text()
+
+
+def _gone(pid: int) -> bool:
+    try:
+        return psutil.Process(pid).status() == psutil.STATUS_ZOMBIE
+    except psutil.NoSuchProcess:
+        return True
+
+
+def test_the_children_of_a_killed_up_stop_and_the_next_up_starts_cleanly(
+    tmp_path: Path, fault_model: Path
+) -> None:
+    """SIGKILL to ``up`` itself: its Redis and worker get SIGTERM from the kernel (PDEATHSIG) and stop,
+    so no orphan keeps the append-only file, and the next ``up`` on the data dir starts."""
+    first = start_up(tmp_path / "var", tmp_path / "first.log", fault_model)
+    try:
+        wait_until("the first up", lambda: _healthy(first) and _started(first), first)
+        children = [first.pid_of("redis"), first.pid_of("worker")]
+        os.kill(first.process.pid, signal.SIGKILL)
+        first.process.wait(60)
+        wait_until("its children to stop", lambda: all(_gone(pid) for pid in children))
+    finally:
+        if first.process.poll() is None:
+            os.killpg(first.process.pid, signal.SIGKILL)
+    second = start_up(tmp_path / "var", tmp_path / "second.log", fault_model)
+    try:
+        wait_until("the next up", lambda: _healthy(second), second)
+        comment_id = wait_until("a comment accepted", lambda: accepted(second, 1), second)
+        assert comment_id
+    finally:
+        os.killpg(second.process.pid, signal.SIGTERM)
+        assert second.process.wait(DEADLINE_S) == 0
