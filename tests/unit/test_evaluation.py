@@ -164,3 +164,29 @@ def test_auc_interval_holds_the_estimate_and_narrows_with_more_rows() -> None:
     assert narrow < wide / 3
     assert auc_interval(*small) == (low, high)  # seeded
     assert all(math.isnan(v) for v in auc_interval([1, 1], [0.2, 0.3]))
+
+
+def test_rows_per_language_with_a_summary(
+    data: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """German and Korean sets (present ones only, their held-back split only), each a table of its own,
+    then one summary line per set with its language, the English reference rows first."""
+    _normalized(data, "germeval2019_offense_de", "train")
+    _normalized(data, "kmhas_ko", "val")
+    with (data / "kmhas_ko" / "normalized.csv").open("a", encoding="utf-8") as fh:
+        fh.write("x9,a training row,1,1,train,x\n")  # not in the val split: not measured
+    monkeypatch.setattr(evaluation, "toxicity_fn", lambda settings: keyword_stub)
+    parser = argparse.ArgumentParser()
+    evaluation.register(parser.add_subparsers())
+    args = parser.parse_args(
+        ["eval", "--data", str(data), "--no-spam", "--no-profanity", "--sets", "olid_test"]
+    )
+    tables = {t.name: t for t in evaluation.evaluate(Settings(), args)}
+    assert set(tables) == {"olid_test", "de_germeval2019", "ko_kmhas_val"}
+    assert tables["ko_kmhas_val"].rows_n == 8 and tables["de_germeval2019"].rows[0].roc_auc == 1.0
+    out = capsys.readouterr().out
+    summary = out[out.index("== per language") :]
+    assert summary.index("| en | olid_test |") < summary.index("| de | de_germeval2019 | 8 | 50.0% |")
+    assert "| ko | ko_kmhas_val |" in summary and "95 % CI" in summary
+    only = parser.parse_args(["eval", "--data", str(data), "--only-languages", "--languages", "ko"])
+    assert [t.name for t in evaluation.evaluate(Settings(), only)] == ["ko_kmhas_val"]

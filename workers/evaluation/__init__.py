@@ -1,11 +1,13 @@
 """``commentmod eval``: measure the toxicity and spam scorers on the labelled data sets.
 
     commentmod eval --data ../shared/data [--limit N] [--obfuscated DIR] [--json OUT] [--sets a,b]
+                    [--languages de,pt,ko,en | --no-languages | --only-languages]
 
 Per data set: rows, positive rate, ROC-AUC, PR-AUC, precision and recall at the configured thresholds
 (``Settings.thresholds``), precision at a realistic prevalence where one applies, texts per second.
 alt-profanity-check is scored on the same rows wherever that is fair (not on Davidson or the Jigsaw slice:
-its training data). Spam sets are measured out of fold (see :mod:`workers.evaluation.spam_eval`).
+its training data). Spam sets are measured out of fold (see :mod:`workers.evaluation.spam_eval`). Rows per
+language (German, Portuguese, Korean, more English) and their summary: :mod:`workers.evaluation.languages`.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from service.core.settings import Settings
+from workers.evaluation import languages as per_language
 from workers.evaluation.datasets import EvalSet, toxicity_sets
 from workers.evaluation.report import Table, format_table, score_row
 from workers.scoring.config import ToxicityConfig
@@ -106,7 +109,7 @@ def evaluate(settings: Settings, args: argparse.Namespace) -> list[Table]:
     scorers = _scorers(settings, args) if not args.no_toxicity or not args.no_profanity else []
     tox_threshold = float(settings.thresholds.get("toxicity", 0.5))
     wanted = set(args.sets.split(",")) if args.sets else None
-    if scorers:
+    if scorers and not args.only_languages:
         for s in toxicity_sets(data, limit):
             if wanted is None or s.name in wanted:
                 emit(toxicity_table(s, scorers, tox_threshold))
@@ -114,12 +117,26 @@ def evaluate(settings: Settings, args: argparse.Namespace) -> list[Table]:
             for s in toxicity_sets(Path(args.obfuscated), limit, only_present=True):
                 if wanted is None or s.name in wanted:
                     emit(toxicity_table(s, scorers, tox_threshold, prefix="obfuscated:"))
-    if not args.no_spam:
+    if scorers and not args.no_languages:
+        _languages(data, args, lambda s: toxicity_table(s, scorers, tox_threshold), emit, tables)
+    if not args.no_spam and not args.only_languages:
         from workers.evaluation.spam_eval import spam_tables
 
         for t in spam_tables(data, float(settings.thresholds.get("spam", 0.8)), limit):
             emit(t)
     return tables
+
+
+def _languages(
+    data: Path, args: argparse.Namespace, table: Callable[[EvalSet], Table], emit: Callable[[Table], None],
+    done: list[Table],
+) -> None:  # fmt: skip
+    """The per-language tables, then one summary with the English reference rows already measured."""
+    wanted = args.languages.split(",") if args.languages else None
+    rows = per_language.language_tables(data, args.limit, wanted, table, emit)
+    reference = [("en", t) for t in done if t.name in per_language.ENGLISH_REFERENCE]
+    if rows:
+        print("== per language\n" + per_language.summary(reference + rows) + "\n", flush=True)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -144,4 +161,7 @@ def register(subparsers: Any) -> None:
     p.add_argument("--no-toxicity", action="store_true", help="skip the toxicity model")
     p.add_argument("--no-profanity", action="store_true", help="skip alt-profanity-check")
     p.add_argument("--no-spam", action="store_true", help="skip the spam sets")
+    p.add_argument("--languages", default=None, help="per-language rows for these only (e.g. de,pt,ko)")
+    p.add_argument("--no-languages", action="store_true", help="skip the per-language rows")
+    p.add_argument("--only-languages", action="store_true", help="only the per-language rows")
     p.set_defaults(func=run)
