@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import hashlib
 import re
 import time
@@ -11,7 +9,7 @@ from urllib.parse import parse_qsl
 
 from aiohttp import web
 
-from service.core.models import CommentFields, CommentRecord, is_comment_id, new_comment_id
+from service.core.models import CommentFields, is_comment_id, new_comment_id
 from service.core.queue import EnqueueRequest
 from service.core.validation import validate_comment, validate_form
 from service.http.common import (
@@ -29,6 +27,7 @@ from service.http.common import (
     read_body,
     require,
 )
+from service.http.waiter import wait_decided
 
 _PREFER_WAIT = re.compile(r"(?:^|[,;\s])wait=(\d{1,3}(?:\.\d{1,3})?)(?:$|[,;\s])")
 _JSON_TYPES = {"application/json"}
@@ -126,30 +125,12 @@ async def post_comment(request: web.Request) -> web.Response:
             status=202,
             headers={"Content-Type": _JSON_UTF8, "Location": f"/v1/comments/{result.comment_id}"},
         )
-    record = await _wait_for_decision(request, result.comment_id, wait)
+    record = await wait_decided(request.app[STORE], request.app[WAITER], result.comment_id, wait)
     headers = {"Location": f"/v1/comments/{result.comment_id}", "Preference-Applied": f"wait={wait:g}"}
     if record is not None and record.status != "pending":
         return web.json_response(record.public(), status=200, headers=headers)
     status = "pending" if record is None else record.status
     return web.json_response({"id": result.comment_id, "status": status}, status=202, headers=headers)
-
-
-async def _wait_for_decision(request: web.Request, comment_id: str, wait: float) -> CommentRecord | None:
-    """Wait up to ``wait`` seconds; a pub/sub nudge wakes us early, a slow poll covers lost nudges."""
-    store, waiter = request.app[STORE], request.app[WAITER]
-    deadline = time.monotonic() + wait
-    record = None
-    while True:
-        future = waiter.register(comment_id)
-        try:
-            record = await store.get(comment_id)
-            remaining = deadline - time.monotonic()
-            if (record is not None and record.status != "pending") or remaining <= 0:
-                return record
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(future, min(remaining, 1.0))
-        finally:
-            waiter.unregister(comment_id, future)
 
 
 async def get_comment(request: web.Request) -> web.Response:

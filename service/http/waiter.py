@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import time
 
 from redis.asyncio import Redis
 
 from service.core.keys import Keys
 from service.core.logs import get_logger
+from service.core.models import CommentRecord
+from service.core.store import DecisionStore
 
 log = get_logger("commentmod.waiter")
 
@@ -61,3 +64,23 @@ class DecisionWaiter:
             except Exception as exc:  # Redis away: retry; waiters fall back to their timeout
                 log.warning("decision_listener_error", error=type(exc).__name__)
                 await asyncio.sleep(1.0)
+
+
+async def wait_decided(
+    store: DecisionStore, waiter: DecisionWaiter, comment_id: str, wait: float
+) -> CommentRecord | None:
+    """The record once a worker (or a moderator) decided it, or as it stands after ``wait`` seconds.
+
+    A pub/sub nudge wakes the wait early; a slow poll (every second) covers a lost nudge."""
+    deadline = time.monotonic() + wait
+    while True:
+        future = waiter.register(comment_id)
+        try:
+            record = await store.get(comment_id)
+            remaining = deadline - time.monotonic()
+            if (record is not None and record.status != "pending") or remaining <= 0:
+                return record
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(future, min(remaining, 1.0))
+        finally:
+            waiter.unregister(comment_id, future)

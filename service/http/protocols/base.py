@@ -8,8 +8,6 @@ comment and answered when a worker's decision arrives over the ``decided`` pub/s
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import hashlib
 import time
 from dataclasses import dataclass, replace
@@ -24,6 +22,7 @@ from service.core.queue import EnqueueRequest
 from service.core.scripts import RELABEL
 from service.core.store import audit_entry
 from service.core.validation import validate_comment
+from service.http import waiter
 from service.http.common import ENQUEUER, IDS, KEYRING, KEYS, REDIS, REQUEST_ID, SETTINGS, STORE, WAITER
 
 
@@ -86,19 +85,7 @@ async def submit(
 
 async def wait_decided(app: web.Application, comment_id: str, wait: float) -> CommentRecord | None:
     """The record once a worker (or moderator) decided it, or as it stands after ``wait`` seconds."""
-    store, waiter = app[STORE], app[WAITER]
-    deadline = time.monotonic() + wait
-    while True:
-        future = waiter.register(comment_id)
-        try:
-            record = await store.get(comment_id)
-            remaining = deadline - time.monotonic()
-            if (record is not None and record.status != "pending") or remaining <= 0:
-                return record
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(future, min(remaining, 1.0))
-        finally:
-            waiter.unregister(comment_id, future)
+    return await waiter.wait_decided(app[STORE], app[WAITER], comment_id, wait)
 
 
 async def forget(app: web.Application, submitted: Submitted, site: str) -> None:
