@@ -8,6 +8,7 @@ Each test prints one ``FAULT name: ...`` count line (see ``tests/faultkit.py``).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 import tracemalloc
 from pathlib import Path
@@ -290,13 +291,15 @@ async def test_intake_backlog_is_capped_while_redis_stalls(
         async def watch() -> None:
             nonlocal peak_queue
             while True:
-                peak_queue = max(peak_queue, enqueuer._pending.qsize())
+                peak_queue = max(peak_queue, len(enqueuer._pending))
                 await asyncio.sleep(0.01)
 
         watcher = asyncio.create_task(watch())
         outcomes = await asyncio.gather(*(one(i) for i in range(12_000)))
         elapsed = time.monotonic() - started
         watcher.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await watcher  # a watcher that failed (it once read a missing attribute) fails the test here
         peak_mem = tracemalloc.get_traced_memory()[1] - base_mem
         tracemalloc.stop()
         await enqueuer.close()
@@ -314,7 +317,7 @@ async def test_intake_backlog_is_capped_while_redis_stalls(
         bytes_per_queued_call=int(peak_mem / max(peak_queue, 1)),
     )
     assert tally["accepted"] == 0
-    assert peak_queue <= 10_001
+    assert 0 < peak_queue <= 10_000
     assert tally["full"] >= 12_000 - 10_001
     # Every call ended (gather returned): refused at once, or failed by its deadline while Redis stalled;
     # how long the slowest took is in the figures (slowest_call_s), not asserted.
