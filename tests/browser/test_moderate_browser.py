@@ -174,6 +174,16 @@ async def test_sign_out_ends_the_session(page: Page, live: Live) -> None:
     assert status == 401
 
 
+async def test_a_hold_for_an_unread_language_says_so_in_words(page: Page, live: Live) -> None:
+    reasons = [{"code": "language_unsupported", "language": "de"}]
+    await live.held(body="Das ist ein Kommentar", reasons=reasons, scores={"spam": 0.01})
+    await sign_in(page, live, cards=1)
+    card = page.locator("#list article.card")
+    await expect(card).to_contain_text("Language not scored")
+    assert "language_unsupported" not in await card.inner_text()
+    assert await page.locator("#counts .chip").all_text_contents() == ["Language not scored: 1"]
+
+
 async def test_reason_chip_and_site_select_filter_the_queue(page: Page, live: Live) -> None:
     await live.held(body="Toxic one")
     await live.held(body="Spammy one", reasons=SPAM)

@@ -15,8 +15,9 @@
     scoring_failed: "Automatic scoring failed: a person must decide", none: "No reason recorded",
     banned_pattern: "Banned by a site rule", suspect_word: "Suspect word", too_many_links: "Too many links",
     premoderated_thread: "Pre-moderated thread", banned_author: "Banned author",
+    language_unsupported: "Language no loaded model reads: a person must decide",
   };
-  const SHORT = { scoring_failed: "Scoring failed", identity_attack: "Identity attack" };  // chip labels
+  const SHORT = { scoring_failed: "Scoring failed", identity_attack: "Identity attack", language_unsupported: "Language not scored" };  // chip labels
   const SIGNALS = {
     link: "links", link_shortener: "link shortener", name_url: "a URL as the name",
     name_sales: "sales words in the name", repeated_chars: "repeated characters", spam_phrase: "spam phrases",
