@@ -13,9 +13,9 @@ from typing import Any
 
 import pytest
 
-from tests.kits.common import MOD_KEY, OTHER_SITE_KEY, mod_headers
+from tests.kits.common import OTHER_SITE_KEY, mod_headers
 from tests.kits.held import SPAM, TOXIC
-from tests.kits.live import Live
+from tests.kits.live import UNDO_MS, Live, sign_in
 
 pytestmark = pytest.mark.procs
 
@@ -27,17 +27,6 @@ if not CHROMIUM.exists():
 
 # Imported only where the browser exists; with the browser but without the package this fails loudly.
 from playwright.async_api import Page, expect  # noqa: E402
-
-UNDO_MS = 5000
-
-
-async def sign_in(page: Page, live: Live, cards: int | None = None) -> None:
-    await page.goto(f"{live.base}/moderate")
-    await page.fill("#key", MOD_KEY)
-    await page.click("button[type=submit]")
-    await page.wait_for_selector("#who:text('alice')")
-    if cards is not None:
-        await expect(page.locator("#list article.card")).to_have_count(cards)
 
 
 def card(page: Page, text: str) -> Any:

@@ -10,9 +10,9 @@ from typing import Any
 
 import pytest
 
-from tests.kits.common import MOD_KEY, mod_headers
+from tests.kits.common import mod_headers
 from tests.kits.held import SPAM
-from tests.kits.live import Live
+from tests.kits.live import UNDO_MS, Live, sign_in
 
 pytestmark = pytest.mark.procs
 
@@ -24,19 +24,9 @@ if not CHROMIUM.exists():
 
 from playwright.async_api import Page, expect  # noqa: E402
 
-UNDO_MS = 5000
 POLL_MS = 15000
 WCAG = json.dumps(["wcag2a", "wcag2aa", "wcag21a", "wcag21aa"])
 AXE = Path(__file__).parent / "vendor" / "axe-core" / "axe.min.js"
-
-
-async def sign_in(page: Page, live: Live, cards: int | None = None) -> None:
-    await page.goto(f"{live.base}/moderate")
-    await page.fill("#key", MOD_KEY)
-    await page.click("button[type=submit]")
-    await page.wait_for_selector("#who:text('alice')")
-    if cards is not None:
-        await expect(page.locator("#list article.card")).to_have_count(cards)
 
 
 def card(page: Page, text: str) -> Any:

@@ -3,13 +3,18 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import aiohttp
 
 from service.core.settings import Settings
-from tests.kits.common import SITE_KEY, mod_headers, site_headers
+from tests.kits.common import MOD_KEY, SITE_KEY, mod_headers, site_headers
 from tests.kits.held import make_held
+
+if TYPE_CHECKING:
+    from playwright.async_api import Page
+
+UNDO_MS = 5000  # the page's undo window (app.js UNDO_MS)
 
 
 @dataclass
@@ -41,3 +46,15 @@ class Live:
 
     def decisions_sent(self) -> int:
         return sum(1 for url in self.requests if url.endswith("/v1/moderation/decisions"))
+
+
+async def sign_in(page: Page, live: Live, cards: int | None = None) -> None:
+    """Sign in on the page with the test moderator key; with ``cards``, wait for that many in the list."""
+    from playwright.async_api import expect  # only where the browser tests run
+
+    await page.goto(f"{live.base}/moderate")
+    await page.fill("#key", MOD_KEY)
+    await page.click("button[type=submit]")
+    await page.wait_for_selector("#who:text('alice')")
+    if cards is not None:
+        await expect(page.locator("#list article.card")).to_have_count(cards)
