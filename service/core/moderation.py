@@ -55,10 +55,15 @@ async def act(desk: Desk, comment_id: str, moderator: str, action: str, note: st
     if record is None:  # expired in between (retention): the decision itself stands
         raise NotFound(comment_id)
     if step.to_status == "published":
-        author = author_hash(record.fields.email, desk.hash_key)
-        network = reputation.network_of(record.fields.ip, desk.hash_key)
-        await reputation.count_approvals(desk.redis, desk.keys, [(record.site, author, network)])
+        await credit_approval(desk, record)
     return record
+
+
+async def credit_approval(desk: Desk, record: CommentRecord) -> None:
+    """A moderator's approval counts towards its author's trust on the record's site, from its network."""
+    author = author_hash(record.fields.email, desk.hash_key)
+    network = reputation.network_of(record.fields.ip, desk.hash_key)
+    await reputation.count_approvals(desk.redis, desk.keys, [(record.site, author, network)])
 
 
 AUDIT_MAX = 100_000  # entries kept on the moderation audit stream (approximately)

@@ -12,14 +12,13 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass
 from typing import Any
 
 from redis.asyncio import Redis
 
 from service.core.keys import Keys
 from service.core.models import CommentRecord, Decision
-from service.core.scripts import DECIDE, MODERATE
+from service.core.scripts import DECIDE, MODERATE, RELABEL
 
 
 class Conflict(Exception):
@@ -32,12 +31,6 @@ class Conflict(Exception):
 
 class NotFound(Exception):
     """No such comment (or not visible to the caller)."""
-
-
-@dataclass(frozen=True, slots=True)
-class QueuePage:
-    items: list[CommentRecord]
-    next_cursor: str | None
 
 
 def audit_entry(actor: str, action: str, from_status: str, to_status: str, note: str | None = None) -> str:
@@ -64,6 +57,7 @@ class DecisionStore:
         self._retention_s = retention_s
         self._decide = DECIDE.on(redis)
         self._moderate = MODERATE.on(redis)
+        self._relabel = RELABEL.on(redis)
 
     async def get(self, comment_id: str) -> CommentRecord | None:
         data = await self._redis.hgetall(self._keys.comment(comment_id))
@@ -172,27 +166,41 @@ class DecisionStore:
         if result != "ok":
             raise Conflict(result)
 
+    async def relabel(self, comment_id: str, moderator: str, approve: bool, note: str) -> str:
+        """A caller's label (Perspective's suggestscore, Akismet's submit-spam/ham) as the moderator
+        decision ``moderator:<moderator>``, from whatever status the comment is in: published or rejected,
+        audited, with its decision event. Returns the status it had, or ``missing``."""
+        to_status = "published" if approve else "rejected"
+        now = time.time()
+        actor = f"moderator:{moderator}"
+        entry = audit_entry(actor, "approve" if approve else "reject", "feedback", to_status, note)
+        keys = self._keys
+        result = await self._relabel(
+            keys=[
+                keys.comment(comment_id),
+                keys.held,
+                keys.audit(comment_id),
+                keys.by_status("published"),
+                keys.by_status("rejected"),
+                keys.webhook_stream,
+                keys.webhook_order(comment_id),
+            ],
+            args=[
+                comment_id,
+                to_status,
+                actor,
+                repr(now),
+                entry,
+                keys.decided_channel,
+                int(now * 1_000_000),
+                self._retention_s,
+            ],
+        )
+        return str(result)
+
     async def audit_trail(self, comment_id: str) -> list[dict[str, Any]]:
         raw = await self._redis.lrange(self._keys.audit(comment_id), 0, -1)
         return [json.loads(item) for item in raw]
-
-    async def held_page(self, limit: int, cursor: str | None) -> QueuePage:
-        """Held comments, oldest first; ``cursor`` is the opaque value returned as ``next_cursor``."""
-        low: str = "-inf"
-        after_id = ""
-        if cursor:
-            score, _, after_id = cursor.partition(":")
-            low = score
-        # Members with equal scores come back in lexical order, so skipping up to ``after_id`` is exact.
-        raw = await self._redis.zrangebyscore(
-            self._keys.held, low, "+inf", start=0, num=limit + 1 + (50 if after_id else 0), withscores=True
-        )
-        rows = [(m, int(s)) for m, s in raw if not (cursor and int(s) == int(low) and m <= after_id)]
-        page, more = rows[:limit], len(rows) > limit
-        records = await self.get_many([m for m, _ in page])
-        items = [records[m] for m, _ in page if m in records]
-        next_cursor = f"{page[-1][1]}:{page[-1][0]}" if more and page else None
-        return QueuePage(items=items, next_cursor=next_cursor)
 
     async def held_count(self) -> int:
         return int(await self._redis.zcard(self._keys.held))

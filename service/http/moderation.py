@@ -74,9 +74,12 @@ async def moderator_for(request: web.Request) -> str:
     return session.moderator
 
 
-def desk(request: web.Request) -> Desk:
-    app = request.app
+def desk_of(app: web.Application) -> Desk:
     return Desk(app[STORE], app[REDIS], app[KEYS], app[SETTINGS].hash_secret)
+
+
+def desk(request: web.Request) -> Desk:
+    return desk_of(request.app)
 
 
 def bad_query(**fields: str) -> ApiError:

@@ -15,15 +15,14 @@ from typing import Any
 
 from aiohttp import web
 
-from service.core import reputation
+from service.core import moderation
 from service.core.models import CommentFields, CommentRecord, new_comment_id
 from service.core.privacy import author_hash
 from service.core.queue import EnqueueRequest
-from service.core.scripts import RELABEL
-from service.core.store import audit_entry
 from service.core.validation import validate_comment
 from service.http import waiter
 from service.http.common import ENQUEUER, IDS, KEYRING, KEYS, REDIS, REQUEST_ID, SETTINGS, STORE, WAITER
+from service.http.moderation import desk_of
 
 
 class RateLimited(Exception):
@@ -106,42 +105,13 @@ async def forget(app: web.Application, submitted: Submitted, site: str) -> None:
 
 async def label(app: web.Application, comment_id: str, who: str, approve: bool, note: str) -> str:
     """Record a caller's label as a moderator decision ``moderator:<who>`` (read by export-labels and
-    calibrate). Returns the status it had, or ``missing``."""
-    keys, settings = app[KEYS], app[SETTINGS]
-    to_status = "published" if approve else "rejected"
-    now = time.time()
-    actor = f"moderator:{who}"
-    script = RELABEL.on(app[REDIS])
-    entry = audit_entry(actor, "approve" if approve else "reject", "feedback", to_status, note)
-    before = str(
-        await script(
-            keys=[
-                keys.comment(comment_id),
-                keys.held,
-                keys.audit(comment_id),
-                keys.by_status("published"),
-                keys.by_status("rejected"),
-                keys.webhook_stream,
-                keys.webhook_order(comment_id),
-            ],
-            args=[
-                comment_id,
-                to_status,
-                actor,
-                repr(now),
-                entry,
-                keys.decided_channel,
-                int(now * 1_000_000),
-                settings.retention_s,
-            ],
-        )
-    )
+    calibrate); an approval counts towards the author's trust like a moderator's. Returns the status it
+    had, or ``missing``."""
+    before = await app[STORE].relabel(comment_id, who, approve, note)
     if approve and before not in {"missing", "published"}:
         record = await app[STORE].get(comment_id)
         if record is not None:
-            hashed = author_hash(record.fields.email, settings.hash_secret)
-            network = reputation.network_of(record.fields.ip, settings.hash_secret)
-            await reputation.count_approvals(app[REDIS], keys, [(record.site, hashed, network)])
+            await moderation.credit_approval(desk_of(app), record)
     return before
 
 
