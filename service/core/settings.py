@@ -156,11 +156,16 @@ def _parse_secrets(raw: str, what: str) -> dict[str, tuple[str, ...]]:
     return out
 
 
-def _parse_fallbacks(raw: str, what: str) -> dict[str, str]:
-    out = _parse_pairs(raw, what)
-    if any(value not in {"hold", "pass"} for value in out.values()):
-        raise SettingsError(f"{what}: expected site=hold or site=pass,...")
-    return out
+def choice_pairs(choices: tuple[str, str], example: str) -> Codec:
+    """``site=CHOICE,...`` where each value is one of two ``choices``."""
+
+    def parse(raw: str, what: str) -> dict[str, str]:
+        out = _parse_pairs(raw, what)
+        if any(value not in choices for value in out.values()):
+            raise SettingsError(f"{what}: expected site={choices[0]} or site={choices[1]},...")
+        return out
+
+    return Codec(parse, PAIRS.format, example)
 
 
 SECRETS = Codec(
@@ -168,7 +173,7 @@ SECRETS = Codec(
     lambda s: ",".join(f"{site}={x}" for site, xs in s.items() for x in xs),
     "site-a=first-secret,site-a=second-secret,site-b=secret-of-b",
 )
-FALLBACKS = Codec(_parse_fallbacks, PAIRS.format, "site-a=pass,site-b=hold")
+FALLBACKS = choice_pairs(("hold", "pass"), "site-a=pass,site-b=hold")
 
 
 def _parse_site_languages(raw: str, what: str) -> dict[str, tuple[str, ...]]:
@@ -182,19 +187,12 @@ def _parse_site_languages(raw: str, what: str) -> dict[str, tuple[str, ...]]:
     return out
 
 
-def _parse_unsupported(raw: str, what: str) -> dict[str, str]:
-    out = _parse_pairs(raw, what)
-    if any(value not in {"hold", "publish"} for value in out.values()):
-        raise SettingsError(f"{what}: expected site=hold or site=publish,...")
-    return out
-
-
 SITE_LANGUAGES = Codec(
     _parse_site_languages,
     lambda sites: ",".join(f"{site}={'|'.join(codes)}" for site, codes in sites.items()),
     "site-a=en|de,site-b=ko",
 )
-UNSUPPORTED = Codec(_parse_unsupported, PAIRS.format, "site-a=publish,site-b=hold")
+UNSUPPORTED = choice_pairs(("hold", "publish"), "site-a=publish,site-b=hold")
 
 
 @dataclass(frozen=True, slots=True)
