@@ -84,6 +84,7 @@ def build_parser() -> argparse.ArgumentParser:
     from workers import evaluation, feedback
     from workers.scoring import modelstore
     from workers.training import spam as train_spam
+    from workers.training import thresholds as train_thresholds
     from workers.training import toxicity as train_toxicity
 
     parser = argparse.ArgumentParser(prog="commentmod", description=__doc__)
@@ -92,6 +93,7 @@ def build_parser() -> argparse.ArgumentParser:
     train = sub.add_parser("train", help="train a scorer from a labelled data folder")
     train_sub = train.add_subparsers(dest="what", required=True)
     train_toxicity.register(train_sub)
+    train_thresholds.register(train_sub)
     train_spam.register(train_sub)
     models = sub.add_parser("models", help="manage toxicity models")
     models_sub = models.add_subparsers(dest="action", required=True)

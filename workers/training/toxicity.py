@@ -23,6 +23,7 @@ import json
 import random
 import time
 from collections import Counter
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -58,6 +59,12 @@ def register(subparsers: Any) -> None:
         metavar="SOURCE=SHARE",
         help="teacher weight for one source (e.g. olid=0.2); repeatable",
     )
+    parser.add_argument(
+        "--languages",
+        default=None,
+        help="train the multilingual model (commentmod-e5) on these languages' sets, e.g. de,pt,ko",
+    )
+    parser.add_argument("--english", type=int, default=8000, help="English rows mixed in (with --languages)")
     parser.set_defaults(func=run)
 
 
@@ -225,19 +232,27 @@ def _optimizer(model: Any, lr: float, steps: int) -> tuple[Any, Any]:
     return optim, torch.optim.lr_scheduler.LambdaLR(optim, factor)
 
 
-def train_model(args: argparse.Namespace, examples: list[Example], teacher: list | None) -> tuple[Any, float]:
+def train_model(
+    args: argparse.Namespace,
+    examples: list[Example],
+    teacher: list | None,
+    encode: Callable[[list[str], int], list[list[int]]] | None = None,
+    build: Callable[[tuple[str, ...], int, int], Any] | None = None,
+) -> tuple[Any, float]:
     """Fine-tune the layers above ``--freeze-layers`` on cached frozen-layer outputs (dropout is off in
-    the frozen part, which is computed once); returns the model and the mean loss of the last 200 steps."""
+    the frozen part, which is computed once); returns the model and the mean loss of the last 200 steps.
+    ``encode`` and ``build`` default to MiniLM's tokenizer and model (the multilingual trainer passes
+    its own)."""
     import torch
     from tqdm import tqdm
 
     rng = random.Random(args.seed)
-    ids = _encode([e.text for e in examples], args.max_len)
+    ids = (encode or _encode)([e.text for e in examples], args.max_len)
     device = args.device
     soft = targets_for(examples, teacher, args.teacher_share, dict(args.source_share))
     targets, masks = (torch.tensor(x, device=device) for x in soft)
     weights = torch.tensor([LABEL_WEIGHTS.get(label, 0.5) for label in LABELS], device=device)
-    model = build_model(LABELS, args.freeze_layers, args.seed).to(device)
+    model = (build or build_model)(LABELS, args.freeze_layers, args.seed).to(device)
     bottom, top = split_model(model, args.freeze_layers)
     cache = cache_frozen(bottom, ids, device)
     epochs = max(1, int(args.epochs + 0.999))
@@ -266,6 +281,11 @@ def train_model(args: argparse.Namespace, examples: list[Example], teacher: list
 def run(args: argparse.Namespace) -> int:
     """Entry point of ``commentmod train toxicity``."""
     import torch
+
+    if args.languages:
+        from workers.training import tox_multilingual
+
+        return tox_multilingual.run(args)
 
     from workers.scoring.modelstore import write_assets
     from workers.training.tox_teacher import DESCRIPTION, run_teacher
