@@ -7,6 +7,7 @@
     python scripts/bench.py --only intake   # just the intake rows (bare handler vs API)
     python scripts/bench.py --only protocols  # just the protocol rows (Perspective, Coral, Akismet)
     python scripts/bench.py --only flood    # one comment's cost, and site A's latency while B floods
+    python scripts/bench.py --only languages  # 60 % en + 40 % de/pt/ko through the default worker
 
 Everything it starts (redis-server, API, worker, load generator) listens on 127.0.0.1 only and is
 stopped at the end, also on errors and Ctrl-C. Missed goals are reported, not errors: exit 0; any
@@ -32,6 +33,7 @@ sys.path.insert(0, str(ROOT))  # the service packages, also without `pip install
 
 from benchkit.flood import flood_rows  # noqa: E402
 from benchkit.intake import IntakeRun, intake_api, intake_bare  # noqa: E402
+from benchkit.languages import language_rows  # noqa: E402
 from benchkit.load import LoadGen, have_wrk  # noqa: E402
 from benchkit.phases import SITE_KEY, Ctx, Plan  # noqa: E402
 from benchkit.procs import Procs, machine_info  # noqa: E402
@@ -64,7 +66,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument(
         "--only",
-        choices=["intake", "protocols", "flood"],
+        choices=["intake", "protocols", "flood", "languages"],
         help="run only these rows (intake: a few minutes less)",
     )
     return parser.parse_args(argv)
@@ -254,7 +256,7 @@ def main(argv: list[str] | None = None) -> int:
     started = time.monotonic()
     error: BaseException | None = None
     try:
-        if args.only not in {"protocols", "flood"}:
+        if args.only not in {"protocols", "flood", "languages"}:
             intake, api_rss = intake_rows(ctx)
             rows += intake
         if args.only is None:
@@ -263,6 +265,8 @@ def main(argv: list[str] | None = None) -> int:
             rows += protocol_rows(ctx)
         if args.only in {None, "flood"}:
             rows += flood_rows(ctx)
+        if args.only in {None, "languages"}:
+            rows += language_rows(ctx, args.seed)
     except (Exception, KeyboardInterrupt) as exc:
         error = exc
     finally:

@@ -28,6 +28,9 @@ ROW_KEYS = (
     "protocol_comment_check_p95",
     "cost_max_vs_typical",
     "flood_latency_site_a",
+    "mixed_language_throughput",
+    "mixed_language_worker_rss",
+    "language_detection_us",
 )
 
 

@@ -180,7 +180,7 @@ def timed_worker_run(
     worker = ctx.procs.start("worker", command, env)
     names = worker_names("bench-worker", parts)
     with RssSampler(worker.pid, 0.2) as rss:
-        beats = _first_heartbeats(client, Keys(PREFIX).workers, names, worker, ctx)
+        beats = first_heartbeats(client, Keys(PREFIX).workers, names, worker, ctx)
         cpu_before, redis_before = cpu_seconds(worker.pid), cpu_seconds(redis_pid)  # after the model loads
         timeout_s = 120 + 3 * len(ids) / max(rate for rate, _ in first.values())
         times = wait_decided(client, ids, timeout_s, worker, ctx, "worker")
@@ -191,7 +191,7 @@ def timed_worker_run(
         pool.close(ctx.procs)
     described = raw.describe()
     del raw
-    worker_figures = _window_rate(times, beats)
+    worker_figures = window_rate(times, beats)
     worker_figures.update(
         cpu_s_per_comment=cpu / len(ids), redis_cpu_s_per_comment=redis_cpu / len(ids),
         startup_s=min(beats) - launched, processes=parts,
@@ -225,7 +225,7 @@ def _raw_summary(
     return {**ways[best], "way": best, "label": label, "ways": ways, **described}
 
 
-def _window_rate(times: dict[str, tuple[float, float]], beats: list[float]) -> dict[str, Any]:
+def window_rate(times: dict[str, tuple[float, float]], beats: list[float]) -> dict[str, Any]:
     """Comments decided per second from the moment the last worker process joined to the last
     decision; with too few decisions in that window (smoke runs), from the first one's join."""
     finished = max(d for _, d in times.values())
@@ -285,18 +285,18 @@ def redis_figures(client: redis_sync.Redis, memory: dict[str, int], batch: int, 
     }
 
 
-def _first_heartbeats(
-    client: redis_sync.Redis, key: str, names: list[str], worker: Any, ctx: Ctx
+def first_heartbeats(
+    client: redis_sync.Redis, key: str, names: list[str], worker: Any, ctx: Ctx, name: str = "worker"
 ) -> list[float]:
     """Each worker process's first heartbeat (written as it starts consuming, after its model load)."""
     deadline = time.monotonic() + 300
     beats: dict[str, float] = {}
     while time.monotonic() < deadline:
         if worker.poll() is not None:
-            raise RuntimeError(f"the worker exited with {worker.returncode}:\n{ctx.procs.log_tail('worker')}")
-        for name, beat in zip(names, client.hmget(key, names), strict=True):
-            if beat and name not in beats:
-                beats[name] = float(beat)
+            raise RuntimeError(f"the worker exited with {worker.returncode}:\n{ctx.procs.log_tail(name)}")
+        for consumer, beat in zip(names, client.hmget(key, names), strict=True):
+            if beat and consumer not in beats:
+                beats[consumer] = float(beat)
         if len(beats) == len(names):
             return list(beats.values())
         time.sleep(0.02)

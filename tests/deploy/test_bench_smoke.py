@@ -38,6 +38,9 @@ ROWS = (
     "protocol_comment_check_p95",
     "cost_max_vs_typical",
     "flood_latency_site_a",
+    "mixed_language_throughput",
+    "mixed_language_worker_rss",
+    "language_detection_us",
 )
 ROW_LINE = re.compile(r"^(?P<key>[a-z0-9_]+)\s+(?P<value>\S+) (?P<unit>.+?)\s{2,}(?P<goal>.+?)\s{2,}"
                       r"(?P<result>PASS|FAIL|info)\s{2,}(?P<details>.*)$")  # fmt: skip
