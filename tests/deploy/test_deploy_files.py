@@ -345,13 +345,30 @@ def test_dockerignore_keeps_local_state_out_and_sources_in() -> None:
         assert needed not in patterns, f".dockerignore must not exclude {needed} (the build copies it)"
 
 
+def package_data_matches(inside: str, pattern: str) -> bool:
+    """Whether setuptools' package-data ``pattern`` (a recursive ``glob`` from the package folder) takes the
+    file at ``inside``: ``*`` and ``?`` stay within one folder (``assets/*`` does not take
+    ``assets/multilingual/manifest.json``, unlike ``fnmatch``), ``**/`` spans folders."""
+    regex = ""
+    for token in re.split(r"(\*\*/|\*\*|\*|\?)", pattern):
+        regex += {"**/": "(?:.*/)?", "**": ".*", "*": "[^/]*", "?": "[^/]"}.get(token, re.escape(token))
+    return re.fullmatch(regex, inside) is not None
+
+
+def test_package_data_matching_follows_setuptools() -> None:
+    assert package_data_matches("assets/manifest.json", "assets/*")
+    assert not package_data_matches("assets/multilingual/manifest.json", "assets/*")
+    assert package_data_matches("assets/multilingual/manifest.json", "assets/multilingual/*")
+    assert package_data_matches("assets/multilingual/manifest.json", "assets/**/*")
+    assert package_data_matches("lua/decide.lua", "lua/*.lua")
+    assert not package_data_matches("lua/decide.lua.bak", "lua/*.lua")
+
+
 @pytest.mark.procs
 def test_image_install_ships_every_data_file() -> None:
     """The image installs the project as a wheel (not editable): data files outside ``*.py`` reach it
     only through ``[tool.setuptools.package-data]`` in pyproject.toml. Every tracked non-Python file
     under service/ and workers/ must match a pattern there, or the container lacks it."""
-    import fnmatch
-
     git = shutil.which("git")
     if git is None or not (REPO / ".git").exists():
         pytest.skip("needs a git checkout to know which files are tracked")
@@ -373,7 +390,7 @@ def test_image_install_ships_every_data_file() -> None:
         package = ".".join(package_dir.parts)
         inside = path.relative_to(package_dir).as_posix()
         globs = patterns.get(package, []) + patterns.get("*", [])
-        if not any(fnmatch.fnmatch(inside, g) for g in globs):
+        if not any(package_data_matches(inside, g) for g in globs):
             missing.append(
                 f"{rel} (package {package}, needs e.g. {package!r} = [{str(Path(inside).parent / '*')!r}])"
             )
