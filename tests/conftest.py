@@ -42,6 +42,7 @@ def settings(redis_server_url: str, tmp_path: Path) -> Settings:
         heartbeat_ttl_s=5.0,
         enqueue_timeout_s=3.0,
         log_format="json",
+        multilingual_model="none",  # tiny English test models; tests/worker/test_multilingual.py loads it
     )
 
 

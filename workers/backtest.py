@@ -11,7 +11,7 @@ from typing import IO, Any
 
 from service.core.languages import language_code
 from service.core.settings import Settings
-from workers.languages import apply_language, unsupported_action
+from workers.languages import apply_language, thresholds_for, unsupported_action
 from workers.policy import decide
 from workers.scoring.pipeline import ScoringPipeline
 from workers.scoring.types import CommentText
@@ -59,7 +59,8 @@ def _flush(pipeline: ScoringPipeline, settings: Settings, batch: list[CommentTex
         return
     for comment, scores in zip(batch, pipeline.score_batch(batch), strict=True):
         action = unsupported_action(settings, comment.site)
-        verdict = apply_language(decide(scores, settings.thresholds), scores.language, action)
+        thresholds = thresholds_for(settings, pipeline.language_thresholds, scores.language, {})
+        verdict = apply_language(decide(scores, thresholds), scores.language, action)
         record = {
             "id": comment.id,
             "verdict": verdict.verdict,

@@ -33,7 +33,7 @@ from service.core.rules import RuleHit, RulesCache
 from service.core.settings import Settings
 from service.core.store import DecisionStore
 from workers.deadletter import DeadLetters
-from workers.languages import LANGUAGE_UNSUPPORTED, apply_language, unsupported_action
+from workers.languages import LANGUAGE_UNSUPPORTED, apply_language, thresholds_for, unsupported_action
 from workers.policy import AuthorPolicy, Verdict, author_policy, decide
 from workers.scoring.config import HistoryConfig
 from workers.scoring.fairness import comment_cost, fair_rounds
@@ -45,7 +45,8 @@ from workers.stream import Entry, Failure, Heartbeat, Outcome, StreamConsumer, S
 
 log = get_logger("commentmod.worker")
 
-PolicyContext = tuple[dict[str, float], list[RuleHit], AuthorPolicy]  # decide()'s thresholds, hits, author
+# The site rules' thresholds, the rule hits and the author's standing, per comment.
+PolicyContext = tuple[dict[str, float], list[RuleHit], AuthorPolicy]
 
 
 @dataclass(frozen=True, slots=True)
@@ -177,14 +178,7 @@ class ScoringHandler:
         scoring_ms = (time.perf_counter() - started) * 1000
         self.metrics.scoring.observe(scoring_ms / 1000)
         context = {w.job.message_id: c for w, c in zip(work, contexts, strict=True)}
-        verdicts = [
-            apply_language(
-                decide(scores, *context[item.job.message_id]),
-                scores.language,
-                unsupported_action(self.settings, item.record.site),
-            )
-            for item, scores in scored
-        ]
+        verdicts = [self._verdict(item, scores, *context[item.job.message_id]) for item, scores in scored]
         await self._store_explained(scored, verdicts, scoring_ms / max(len(work), 1))
         failed: list[Failure] = []
         for item, error in unscored:
@@ -192,6 +186,15 @@ class ScoringHandler:
             if item.attempt < self.settings.max_deliveries:
                 log.warning("scoring_retry_later", comment_id=item.record.id, attempt=item.attempt)
         return [item.job for item, _ in scored], failed
+
+    def _verdict(
+        self, item: Work, scores: Scores, rules: dict[str, float], hits: list[RuleHit], author: AuthorPolicy
+    ) -> Verdict:
+        """The policy's verdict, with the thresholds of the comment's language and its language reason."""
+        shipped = self.pipeline.language_thresholds
+        thresholds = thresholds_for(self.settings, shipped, scores.language, rules)
+        verdict = decide(scores, thresholds, hits, author)
+        return apply_language(verdict, scores.language, unsupported_action(self.settings, item.record.site))
 
     async def _store_explained(
         self, scored: list[tuple[Work, Scores]], verdicts: list[Verdict], scoring_ms: float
@@ -276,12 +279,13 @@ class ScoringHandler:
         if not chosen:
             return verdicts
         bodies = [scored[i][0].record.fields.body for i in chosen]
+        languages = [scored[i][1].language for i in chosen]
         known = [scored[i][1].toxicity for i in chosen]
         bases = [b for b in known if b is not None]
         loop = asyncio.get_running_loop()
         try:
             explain = functools.partial(
-                self.pipeline.explain, bodies, bases if len(bases) == len(known) else None
+                self.pipeline.explain, bodies, bases if len(bases) == len(known) else None, languages
             )
             spans = await loop.run_in_executor(self.executor, explain)
         except Exception as exc:  # an explanation is a nicety: never let it block a decision
@@ -312,7 +316,7 @@ class ScoringHandler:
             body = item.record.fields.body
             hits = compiled.check(body, item.record.fields.thread or "", len(find_links(body)))
             author = author_policy(standing, item.record.fields.ip, self.settings, compiled.rules)
-            out.append(({**self.settings.thresholds, **compiled.rules.thresholds}, hits, author))
+            out.append((dict(compiled.rules.thresholds), hits, author))
         return out
 
     async def _store(

@@ -9,6 +9,8 @@ reason still applies: spam, site rules and banned authors hold or reject it as t
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 from service.core.settings import Settings
 from workers.policy import Verdict
 from workers.scoring.types import Language, Reason
@@ -30,6 +32,24 @@ def apply_language(verdict: Verdict, language: Language | None, action: str) -> 
         return Verdict("reject", reasons)
     held = verdict.verdict == "hold" or action == "hold"
     return Verdict("hold" if held else "publish", reasons)
+
+
+def thresholds_for(
+    settings: Settings,
+    shipped: Mapping[str, float],
+    language: Language | None,
+    rules: Mapping[str, float],
+) -> dict[str, float]:
+    """The thresholds a comment is decided with: the service's, then its language's toxicity threshold
+    (``COMMENTMOD_LANGUAGE_THRESHOLD_<LANG>``, else the one the multilingual model ships for it), then
+    the site's rules, which always win."""
+    thresholds = dict(settings.thresholds)
+    if language is not None:
+        chosen = settings.language_thresholds.get(language.code, shipped.get(language.code))
+        if chosen is not None:
+            thresholds["toxicity"] = chosen
+    thresholds.update(rules)
+    return thresholds
 
 
 def is_unsupported(verdict: Verdict) -> bool:

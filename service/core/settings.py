@@ -222,6 +222,12 @@ class Settings:
         factory=lambda: dict(DEFAULT_THRESHOLDS), codec=THRESHOLD, prefix="THRESHOLD_"
     )
     toxicity_model: str = "commentmod-minilm"  # built-in name, official detoxify name, or a folder
+    # The model for the languages the primary one does not serve (built-in commentmod-e5: de, pt, ko),
+    # a model folder, or "none"; and per-language toxicity thresholds over the ones it ships.
+    multilingual_model: str = "commentmod-e5"
+    language_thresholds: dict[str, float] = setting(
+        factory=dict, codec=THRESHOLD, prefix="LANGUAGE_THRESHOLD_"
+    )
     models_dir: Path = Path("var/models")  # unset: <data_dir>/models
     torch_threads: int = 0  # 0: leave torch's default
     toxicity_int8: bool = True  # dynamic int8 quantisation of the model's Linear layers (~3x faster)

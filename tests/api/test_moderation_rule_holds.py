@@ -22,7 +22,9 @@ LENIENT = {"toxicity": 0.99, "spam": 0.99}  # the tiny model's scores never hold
 def tiny_pipeline(tmp_path_factory: pytest.TempPathFactory) -> ScoringPipeline:
     folder = tmp_path_factory.mktemp("tiny-rule-holds")
     build_tiny_checkpoint(folder)
-    return ScoringPipeline.from_settings(Settings.from_env({}, toxicity_model=str(folder)))
+    return ScoringPipeline.from_settings(
+        Settings.from_env({}, multilingual_model="none", toxicity_model=str(folder))
+    )
 
 
 async def _drain(settings: Settings, pipeline: ScoringPipeline) -> None:

@@ -28,7 +28,9 @@ from workers.scoring.types import Scores
 def tiny_pipeline(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, ScoringPipeline]:
     folder = tmp_path_factory.mktemp("tiny-rules")
     build_tiny_checkpoint(folder)
-    return folder, ScoringPipeline.from_settings(Settings.from_env({}, toxicity_model=str(folder)))
+    return folder, ScoringPipeline.from_settings(
+        Settings.from_env({}, multilingual_model="none", toxicity_model=str(folder))
+    )
 
 
 async def _post(client: Any, body: str, **extra: str) -> str:

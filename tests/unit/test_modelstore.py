@@ -172,7 +172,7 @@ def test_fetch_writes_a_loadable_folder(served: tuple[str, Path], tmp_path: Path
     from service.core.settings import Settings
     from workers.scoring.toxicity import ToxicityScorer
 
-    settings = Settings(toxicity_model="original", models_dir=tmp_path / "models")
+    settings = Settings(multilingual_model="none", toxicity_model="original", models_dir=tmp_path / "models")
     scorer = ToxicityScorer.from_settings(settings)
     assert scorer.labels == ("toxicity", "insult") and scorer.version == sha[:12] + "-int8"
     assert set(scorer.score(["hello"])[0]) == {"toxicity", "insult"}

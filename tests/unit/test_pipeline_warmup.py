@@ -18,7 +18,9 @@ from workers.scoring.types import CommentText
 
 def test_warm_up_changes_no_later_score(tmp_path: Path) -> None:
     build_tiny_checkpoint(tmp_path / "tiny")
-    settings = Settings.from_env({}, toxicity_model=str(tmp_path / "tiny"), toxicity_int8=False)
+    settings = Settings.from_env(
+        {}, multilingual_model="none", toxicity_model=str(tmp_path / "tiny"), toxicity_int8=False
+    )
     cold, warm = ScoringPipeline.from_settings(settings), ScoringPipeline.from_settings(settings)
     warm.warm_up()
     comments = [CommentText(id=str(i), body=b, name="Reader") for i, b in enumerate(("fine", "you idiot"))]
@@ -29,7 +31,9 @@ def test_warm_up_changes_no_later_score(tmp_path: Path) -> None:
 def test_release_memory_hands_freed_heap_back_to_the_os_only_above_the_bound(tmp_path: Path) -> None:
     """What a batch freed (below glibc's mmap threshold, so kept in its heap) leaves the RSS."""
     build_tiny_checkpoint(tmp_path / "tiny")
-    pipeline = ScoringPipeline.from_settings(Settings.from_env({}, toxicity_model=str(tmp_path / "tiny")))
+    pipeline = ScoringPipeline.from_settings(
+        Settings.from_env({}, multilingual_model="none", toxicity_model=str(tmp_path / "tiny"))
+    )
     process = psutil.Process()
     blocks = [bytearray(100_000) for _ in range(2_000)]  # ~200 MB of heap chunks, touched
     del blocks[:-1]  # the last one pins the heap top: only malloc_trim can give the rest back
@@ -51,7 +55,8 @@ def test_a_loaded_worker_keeps_its_startup_heap_out_of_later_collections(tmp_pat
         "from service.core.settings import Settings\n"
         "from workers.run import load_pipeline\n"
         "assert gc.get_freeze_count() == 0\n"
-        "load_pipeline(Settings.from_env({}, toxicity_model=sys.argv[1], torch_threads=1))\n"
+        "settings = Settings.from_env({}, multilingual_model='none', toxicity_model=sys.argv[1])\n"
+        "load_pipeline(settings.with_(torch_threads=1))\n"
         "print(gc.get_freeze_count(), torch.get_num_threads())\n"
     )
     done = subprocess.run(

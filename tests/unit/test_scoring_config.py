@@ -23,7 +23,9 @@ SETTINGS = Settings(
 def test_each_config_carries_the_settings_its_scorer_reads() -> None:
     toxicity = ToxicityConfig(ModelSource("some-folder", Path("/srv/models")), 3, False, 64)
     assert ToxicityConfig.from_settings(SETTINGS) == toxicity
-    assert PipelineConfig.from_settings(SETTINGS) == PipelineConfig(toxicity)
+    multilingual = ToxicityConfig(ModelSource("commentmod-e5", Path("/srv/models")), 3, False, 64)
+    assert PipelineConfig.from_settings(SETTINGS) == PipelineConfig(toxicity, multilingual=multilingual)
+    assert PipelineConfig.from_settings(SETTINGS.with_(multilingual_model="none")) == PipelineConfig(toxicity)
     assert HistoryConfig.from_settings(SETTINGS) == HistoryConfig(30, 2, 99, b"a-long-random-secret")
 
 

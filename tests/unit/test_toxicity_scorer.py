@@ -21,7 +21,13 @@ def tiny(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 def tiny_scorer(tiny: Path, quantize: bool = False) -> ToxicityScorer:
     """Unquantised by default: exact arithmetic for these checks."""
-    settings = Settings(toxicity_model=str(tiny), models_dir=tiny / "models", max_tokens=32, torch_threads=1)
+    settings = Settings(
+        multilingual_model="none",
+        toxicity_model=str(tiny),
+        models_dir=tiny / "models",
+        max_tokens=32,
+        torch_threads=1,
+    )
     return ToxicityScorer.from_settings(settings, quantize=quantize)
 
 
@@ -128,7 +134,9 @@ def test_batches_respect_the_token_budget() -> None:
 def test_quantized_by_default(tiny: Path) -> None:
     import torch
 
-    settings = Settings(toxicity_model=str(tiny), models_dir=tiny / "models", max_tokens=32)
+    settings = Settings(
+        multilingual_model="none", toxicity_model=str(tiny), models_dir=tiny / "models", max_tokens=32
+    )
     quantized = ToxicityScorer.from_settings(settings)
     assert quantized.version.endswith("-int8")
     assert not any(isinstance(m, torch.nn.Linear) for m in quantized.model.modules())

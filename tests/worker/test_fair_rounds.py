@@ -22,7 +22,7 @@ from tests.kits.workerkit import drain_worker
 from workers.consumer import Worker
 from workers.scoring.fairness import MAX_COST, ROUND_COST, comment_cost, fair_order, fair_rounds
 from workers.scoring.pipeline import ScoringPipeline
-from workers.scoring.types import CommentText, Scores, Signal
+from workers.scoring.types import CommentText, Language, Scores, Signal
 
 ENGLISH = ("the", "a", "and", "to", "of", "in", "is", "it", "you", "that", "was", "for", "on", "are", "with")
 
@@ -76,17 +76,24 @@ class Recording(ScoringPipeline):
         self.calls.append(([c.body for c in comments], windows))
         return super().score_batch(comments, history)
 
-    def explain(self, bodies: Sequence[str], bases: Sequence[float] | None = None) -> list[list[list[int]]]:
+    def explain(
+        self,
+        bodies: Sequence[str],
+        bases: Sequence[float] | None = None,
+        languages: Sequence[Language | None] | None = None,
+    ) -> list[list[list[int]]]:
         if self.on_explain is not None:
             self.on_explain()
-        return super().explain(bodies, bases)
+        return super().explain(bodies, bases, languages)
 
 
 @pytest.fixture(scope="module")
 def recording(tmp_path_factory: pytest.TempPathFactory) -> Recording:
     folder: Path = tmp_path_factory.mktemp("tiny-fair")
     build_tiny_checkpoint(folder)
-    base = ScoringPipeline.from_settings(Settings.from_env({}, toxicity_model=str(folder)))
+    base = ScoringPipeline.from_settings(
+        Settings.from_env({}, multilingual_model="none", toxicity_model=str(folder))
+    )
     pipeline = Recording(base.toxicity, base.spam)
     pipeline.calls = []
     return pipeline

@@ -19,7 +19,9 @@ ORDINARY = "The council report is worth reading, more at https://cheap-pills.exa
 
 @pytest.fixture(scope="module")
 def pipeline(tiny_model: Path) -> ScoringPipeline:
-    return ScoringPipeline.from_settings(Settings.from_env({}, toxicity_model=str(tiny_model)))
+    return ScoringPipeline.from_settings(
+        Settings.from_env({}, multilingual_model="none", toxicity_model=str(tiny_model))
+    )
 
 
 async def _post(client: Any, body: str, key: str | None = None, i: int = 0) -> str:

@@ -42,7 +42,9 @@ from workers.scoring.types import CommentText, Scores, Signal
 class ExplainFailsPipeline(ScoringPipeline):
     """The real pipeline, with a fault injected in the explanation step."""
 
-    def explain(self, bodies: Sequence[str], bases: Sequence[float] | None = None) -> list[list[list[int]]]:
+    def explain(
+        self, bodies: Sequence[str], bases: Sequence[float] | None = None, languages: object = None
+    ) -> Any:
         raise RuntimeError("explainer broke")
 
 

@@ -25,7 +25,7 @@ from service.core.settings import Settings
 from workers.evaluation import languages as per_language
 from workers.evaluation.datasets import EvalSet, toxicity_sets
 from workers.evaluation.report import Table, format_table, score_row
-from workers.scoring.config import ToxicityConfig
+from workers.scoring.config import PipelineConfig, ToxicityConfig
 
 NEWS_PREVALENCE = 0.076  # UCC's unhealthy share, close to real news-site prevalence
 ScoreFn = Callable[[Sequence[str]], list[float]]
@@ -64,7 +64,10 @@ def profanity_fn() -> ScoreFn:
     return lambda texts: [float(p) for p in predict_prob(list(texts))]
 
 
-def toxicity_table(s: EvalSet, scorers: Sequence[CachedScorer], threshold: float, prefix: str = "") -> Table:
+def toxicity_table(
+    s: EvalSet, scorers: Sequence[CachedScorer], threshold: float | dict[str, float], prefix: str = ""
+) -> Table:
+    """One set's table; ``threshold`` per scorer name where it is a dict (else one for all)."""
     pos_rate = sum(s.labels) / max(len(s.labels), 1)
     prevalence = None if s.positives_only else NEWS_PREVALENCE
     t = Table(prefix + s.name, s.description, len(s.texts), pos_rate, prevalence)
@@ -74,7 +77,7 @@ def toxicity_table(s: EvalSet, scorers: Sequence[CachedScorer], threshold: float
                 continue
             thr = 0.5  # the package's own predict() cut
         else:
-            thr = threshold
+            thr = threshold if isinstance(threshold, float) else threshold[scorer.name]
         scores, speed = scorer(s.texts)
         row = score_row(scorer.name, s.labels, scores, thr, prevalence, s.positives_only)
         row.texts_per_s = speed
@@ -85,10 +88,14 @@ def toxicity_table(s: EvalSet, scorers: Sequence[CachedScorer], threshold: float
 
 
 def _scorers(settings: Settings, args: argparse.Namespace) -> list[CachedScorer]:
+    """The primary toxicity model, the multilingual one (when configured) and alt-profanity-check."""
     out = []
-    if not args.no_toxicity:
+    configs = [] if args.no_toxicity else [ToxicityConfig.from_settings(settings)]
+    multilingual = PipelineConfig.from_settings(settings).multilingual
+    if configs and multilingual is not None:
+        configs.append(multilingual)
+    for config in configs:
         try:
-            config = ToxicityConfig.from_settings(settings)
             out.append(CachedScorer(f"toxicity:{config.source.name}", toxicity_fn(config), args.batch_size))
         except Exception as exc:  # a missing model must not hide the other figures
             print(f"toxicity scorer unavailable ({type(exc).__name__}: {exc}); skipping it", file=sys.stderr)
@@ -118,7 +125,15 @@ def evaluate(settings: Settings, args: argparse.Namespace) -> list[Table]:
                 if wanted is None or s.name in wanted:
                     emit(toxicity_table(s, scorers, tox_threshold, prefix="obfuscated:"))
     if scorers and not args.no_languages:
-        _languages(data, args, lambda s: toxicity_table(s, scorers, tox_threshold), emit, tables)
+        shipped = _shipped_thresholds(settings)
+
+        def table(language: str, s: EvalSet) -> Table:
+            language_threshold = settings.language_thresholds.get(
+                language, shipped.get(language, tox_threshold)
+            )
+            return toxicity_table(s, scorers, _thresholds(settings, scorers, language_threshold), "")
+
+        _languages(data, args, table, emit, tables)
     if not args.no_spam and not args.only_languages:
         from workers.evaluation.spam_eval import spam_tables
 
@@ -127,10 +142,29 @@ def evaluate(settings: Settings, args: argparse.Namespace) -> list[Table]:
     return tables
 
 
+def _shipped_thresholds(settings: Settings) -> dict[str, float]:
+    """The per-language thresholds the multilingual model ships (none when it is switched off)."""
+    from workers.scoring.language import model_thresholds
+
+    config = PipelineConfig.from_settings(settings).multilingual
+    return model_thresholds(config.source) if config is not None else {}
+
+
+def _thresholds(settings: Settings, scorers: Sequence[CachedScorer], language: float) -> dict[str, float]:
+    """Per scorer: the multilingual model is measured at its language's threshold, the others at the
+    service's toxicity threshold (alt-profanity-check keeps its own 0.5 in ``toxicity_table``)."""
+    multilingual = f"toxicity:{settings.multilingual_model}"
+    general = float(settings.thresholds.get("toxicity", 0.5))
+    return {s.name: language if s.name == multilingual else general for s in scorers}
+
+
 def _languages(
-    data: Path, args: argparse.Namespace, table: Callable[[EvalSet], Table], emit: Callable[[Table], None],
+    data: Path,
+    args: argparse.Namespace,
+    table: Callable[[str, EvalSet], Table],
+    emit: Callable[[Table], None],
     done: list[Table],
-) -> None:  # fmt: skip
+) -> None:
     """The per-language tables, then one summary with the English reference rows already measured."""
     wanted = args.languages.split(",") if args.languages else None
     rows = per_language.language_tables(data, args.limit, wanted, table, emit)

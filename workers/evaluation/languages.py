@@ -51,13 +51,13 @@ def language_tables(
     root: Path,
     limit: int | None,
     languages: Sequence[str] | None,
-    table: Callable[[EvalSet], Table],
+    table: Callable[[str, EvalSet], Table],
     emit: Callable[[Table], None],
 ) -> list[tuple[str, Table]]:
     """Score and emit every per-language set; returns them with their languages."""
     out: list[tuple[str, Table]] = []
     for language, s in language_sets(root, limit, languages):
-        t = table(s)
+        t = table(language, s)
         emit(t)
         out.append((language, t))
     return out

@@ -80,7 +80,16 @@ class PipelineConfig:
 
     toxicity: ToxicityConfig
     language: LanguageConfig = field(default_factory=LanguageConfig)
+    multilingual: ToxicityConfig | None = None  # None: one model (``COMMENTMOD_MULTILINGUAL_MODEL=none``)
 
     @classmethod
     def from_settings(cls, settings: Settings) -> PipelineConfig:
-        return cls(ToxicityConfig.from_settings(settings), LanguageConfig.from_settings(settings))
+        multilingual = None
+        if settings.multilingual_model != "none":
+            source = ModelSource(settings.multilingual_model, Path(settings.models_dir))
+            multilingual = ToxicityConfig(
+                source, settings.torch_threads, settings.toxicity_int8, settings.max_tokens
+            )
+        return cls(
+            ToxicityConfig.from_settings(settings), LanguageConfig.from_settings(settings), multilingual
+        )

@@ -57,17 +57,34 @@ MODEL_LANGUAGES: dict[str, frozenset[str]] = {
 _NOISE = re.compile(r"https?://\S+|www\.\S+|(?<!\S)\S*@\S*|\d+")
 
 
+def _manifest(source: ModelSource) -> dict[str, Any]:
+    """The built-in multilingual model's committed manifest, or a model folder's ``manifest.json``."""
+    from workers.scoring import multimodel
+
+    path = multimodel.ASSETS if source.name == multimodel.NAME else Path(source.name).expanduser()
+    manifest = path / "manifest.json"
+    if not manifest.is_file():
+        return {}
+    data: dict[str, Any] = json.loads(manifest.read_text(encoding="utf-8"))
+    return data
+
+
 def model_languages(source: ModelSource) -> frozenset[str]:
-    """The languages the toxicity model ``source`` names serves: an official model's, a model folder's
-    ``manifest.json`` ``languages`` list, else English (the built-in model and the English officials)."""
+    """The languages the toxicity model ``source`` names serves: an official model's, the manifest's
+    ``languages`` list (``commentmod-e5``, model folders), else English (``commentmod-minilm`` and the
+    English officials)."""
     if source.name in MODEL_LANGUAGES:
         return MODEL_LANGUAGES[source.name]
-    manifest = Path(source.name).expanduser() / "manifest.json"
-    if manifest.is_file():
-        listed = json.loads(manifest.read_text(encoding="utf-8")).get("languages")
-        if isinstance(listed, list) and listed:
-            return frozenset(str(code) for code in listed)
+    listed = _manifest(source).get("languages")
+    if isinstance(listed, list) and listed:
+        return frozenset(str(code) for code in listed)
     return ENGLISH
+
+
+def model_thresholds(source: ModelSource) -> dict[str, float]:
+    """Per-language toxicity thresholds the model's manifest ships (``{"de": 0.61, ...}``), if any."""
+    listed = _manifest(source).get("thresholds", {})
+    return {str(code): float(row["toxicity"]) for code, row in listed.items() if "toxicity" in row}
 
 
 class LanguageDetector:

@@ -236,6 +236,10 @@ def resolve(name: str, models_dir: Path) -> tuple[Path, Path]:
     """``(checkpoint, config_dir)`` for a ``toxicity_model`` setting value."""
     if name == BUILTIN:
         return builtin_model(Path(models_dir))
+    from workers.scoring import multimodel  # it builds on this module
+
+    if name == multimodel.NAME:
+        return multimodel.builtin_e5(Path(models_dir))
     if name in OFFICIAL:
         folder = Path(models_dir) / name
         if not (folder / CHECKPOINT).is_file():
@@ -246,7 +250,9 @@ def resolve(name: str, models_dir: Path) -> tuple[Path, Path]:
     path = Path(name).expanduser()
     if path.is_dir():
         return model_folder(path)
-    raise ModelStoreError(f"toxicity_model {name!r}: not {BUILTIN}, an official name or a model folder")
+    raise ModelStoreError(
+        f"toxicity model {name!r}: not {BUILTIN}, commentmod-e5, an official name or a folder"
+    )
 
 
 def resolve_source(source: ModelSource) -> tuple[Path, Path]:
