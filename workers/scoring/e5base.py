@@ -276,16 +276,3 @@ def save_tokenizer(e5: E5File, folder: Path) -> None:
     config = json.loads((folder / "tokenizer_config.json").read_text(encoding="utf-8"))
     config["tokenizer_class"] = "PreTrainedTokenizerFast"
     (folder / "tokenizer_config.json").write_text(json.dumps(config, indent=2), encoding="utf-8")
-
-
-def classifier_config(e5: E5File, labels: tuple[str, ...] | list[str]) -> dict[str, Any]:
-    """``bert_config`` with a Detoxify-style multi-label classification head for ``labels``."""
-    config = bert_config(e5)
-    config.update(
-        architectures=["BertForSequenceClassification"],
-        num_labels=len(labels),
-        id2label={str(i): name for i, name in enumerate(labels)},
-        label2id={name: i for i, name in enumerate(labels)},
-        problem_type="multi_label_classification",
-    )
-    return config

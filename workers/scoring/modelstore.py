@@ -31,6 +31,7 @@ import re
 import shutil
 import sys
 import tempfile
+from collections.abc import Callable
 from importlib import metadata, resources
 from pathlib import Path
 from typing import Any
@@ -74,6 +75,11 @@ def hf_config(labels: tuple[str, ...] | list[str]) -> dict[str, Any]:
     """The package's BERT config with a multi-label classification head for ``labels``."""
     config = json.loads((base_model_dir() / "config.json").read_text(encoding="utf-8"))
     config.pop("_name_or_path", None)
+    return with_classifier(config, labels)
+
+
+def with_classifier(config: dict[str, Any], labels: tuple[str, ...] | list[str]) -> dict[str, Any]:
+    """``config`` turned into a Detoxify-style ``BertForSequenceClassification`` with one output per label."""
     config.update(
         architectures=["BertForSequenceClassification"],
         num_labels=len(labels),
@@ -86,17 +92,8 @@ def hf_config(labels: tuple[str, ...] | list[str]) -> dict[str, Any]:
 
 def write_assets(model: Any, labels: tuple[str, ...], out: Path, training: dict[str, Any]) -> dict[str, Any]:
     """Save the trainable part of ``model`` (fp16 safetensors) and the manifest into ``out``."""
-    from safetensors.torch import save_file
-
-    out.mkdir(parents=True, exist_ok=True)
-    trained = {
-        name: param.detach().to("cpu").half().contiguous()
-        for name, param in model.named_parameters()
-        if param.requires_grad
-    }
-    save_file(trained, str(out / HEAD_FILE), metadata={"format": "pt"})
+    count, head_sha = save_trained(model, out)
     base = base_model_dir()
-    head_sha = sha256_file(out / HEAD_FILE)
     manifest = {
         "name": BUILTIN,
         "format": 1,
@@ -109,11 +106,25 @@ def write_assets(model: Any, labels: tuple[str, ...], out: Path, training: dict[
                 f: sha256_file(base / f) for f in ("model.safetensors", "config.json", *TOKENIZER_FILES)
             },
         },
-        "head": {"file": HEAD_FILE, "sha256": head_sha, "dtype": "float16", "tensors": len(trained)},
+        "head": {"file": HEAD_FILE, "sha256": head_sha, "dtype": "float16", "tensors": count},
         "training": training,
     }
     (out / MANIFEST).write_text(json.dumps(manifest, indent=2) + "\n", encoding="utf-8")
     return manifest
+
+
+def save_trained(model: Any, out: Path) -> tuple[int, str]:
+    """The trainable tensors of ``model`` as fp16 safetensors in ``out/HEAD_FILE``: (count, sha256)."""
+    from safetensors.torch import save_file
+
+    out.mkdir(parents=True, exist_ok=True)
+    trained = {
+        name: param.detach().to("cpu").half().contiguous()
+        for name, param in model.named_parameters()
+        if param.requires_grad
+    }
+    save_file(trained, str(out / HEAD_FILE), metadata={"format": "pt"})
+    return len(trained), sha256_file(out / HEAD_FILE)
 
 
 def read_asset_manifest(assets: Path = ASSETS_DIR) -> dict[str, Any]:
@@ -131,14 +142,29 @@ def read_asset_manifest(assets: Path = ASSETS_DIR) -> dict[str, Any]:
 def builtin_model(models_dir: Path, assets: Path = ASSETS_DIR) -> tuple[Path, Path]:
     """Assemble (first use) or reuse (verified cache) the built-in checkpoint under ``models_dir``."""
     manifest = read_asset_manifest(assets)
-    target = Path(models_dir) / f"{BUILTIN}-{manifest['version']}"
+    return cached_assembly(
+        BUILTIN, Path(models_dir), manifest, lambda: _check_base(manifest),
+        lambda staging, target: _assemble(staging, target, manifest, assets),
+    )  # fmt: skip
+
+
+def cached_assembly(
+    name: str,
+    models_dir: Path,
+    manifest: dict[str, Any],
+    check_base: Callable[[], None],
+    assemble: Callable[[Path, Path], None],
+) -> tuple[Path, Path]:
+    """``(checkpoint, config_dir)`` of ``<models_dir>/<name>-<version>``: reused when its files hash as
+    recorded, else ``assemble(staging, target)`` builds it in a staging folder renamed into place."""
+    target = models_dir / f"{name}-{manifest['version']}"
     if cache_is_valid(target, manifest):
         return target / CHECKPOINT, target / CONFIG_DIR
-    _check_base(manifest)
-    Path(models_dir).mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=f".{BUILTIN}-", dir=models_dir))
+    check_base()
+    models_dir.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=f".{name}-", dir=models_dir))
     try:
-        _assemble(staging, target, manifest, assets)
+        assemble(staging, target)
         if target.exists():
             shutil.rmtree(target)
         staging.rename(target)
@@ -179,7 +205,6 @@ def _check_base(manifest: dict[str, Any]) -> None:
 
 
 def _assemble(staging: Path, target: Path, manifest: dict[str, Any], assets: Path) -> None:
-    import torch
     from safetensors.torch import load_file
 
     labels = list(manifest["labels"])
@@ -196,25 +221,37 @@ def _assemble(staging: Path, target: Path, manifest: dict[str, Any], assets: Pat
     if unknown or head.get("classifier.weight") is None or head["classifier.weight"].shape[0] != len(labels):
         raise ModelStoreError(f"{assets}: head tensors do not fit the base model ({unknown[:3]})")
     state.update({k: v.float() for k, v in head.items()})
+    write_checkpoint(staging, target, BUILTIN, manifest["version"], labels, state, "BertTokenizerFast")
+
+
+def write_checkpoint(
+    staging: Path,
+    target: Path,
+    name: str,
+    version: str,
+    labels: list[str],
+    state: dict[str, Any],
+    tokenizer_name: str,
+) -> None:
+    """The Detoxify checkpoint of ``state`` (``model_type`` pointing at ``target``'s config folder) and the
+    cache manifest of sha256s that ``cache_is_valid`` checks, written into ``staging``."""
+    import torch
+
     model_type = str((target / CONFIG_DIR).resolve())
+    args = {
+        "model_type": model_type,
+        "model_name": "BertForSequenceClassification",
+        "tokenizer_name": tokenizer_name,
+        "num_classes": len(labels),
+    }
     checkpoint = {
-        "config": {
-            "arch": {
-                "args": {
-                    "model_type": model_type,
-                    "model_name": "BertForSequenceClassification",
-                    "tokenizer_name": "BertTokenizerFast",
-                    "num_classes": len(labels),
-                }
-            },
-            "dataset": {"args": {"classes": labels}},
-        },
+        "config": {"arch": {"args": args}, "dataset": {"args": {"classes": labels}}},
         "state_dict": state,
     }
     torch.save(checkpoint, staging / CHECKPOINT)
     files = {CHECKPOINT: sha256_file(staging / CHECKPOINT)}
-    files.update({f"{CONFIG_DIR}/{p.name}": sha256_file(p) for p in sorted(config_dir.iterdir())})
-    cache = {"name": BUILTIN, "source_version": manifest["version"], "model_type": model_type, "files": files}
+    files.update({f"{CONFIG_DIR}/{p.name}": sha256_file(p) for p in sorted((staging / CONFIG_DIR).iterdir())})
+    cache = {"name": name, "source_version": version, "model_type": model_type, "files": files}
     (staging / MANIFEST).write_text(json.dumps(cache, indent=2) + "\n", encoding="utf-8")
 
 

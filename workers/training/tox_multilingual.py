@@ -110,19 +110,14 @@ def build_e5_model(labels: tuple[str, ...], freeze_layers: int, seed: int) -> An
     import transformers
 
     from workers.scoring import e5base
+    from workers.scoring.multimodel import classifier_config
+    from workers.training.toxicity import load_frozen
 
     torch.manual_seed(seed)
     e5 = e5base.read_e5(e5base.package_model_path())
-    config = transformers.BertConfig.from_dict(e5base.classifier_config(e5, labels))
+    config = transformers.BertConfig.from_dict(classifier_config(e5, labels))
     model = transformers.BertForSequenceClassification(config)
-    missing, unexpected = model.bert.load_state_dict(e5base.bert_state_dict(e5), strict=False)
-    if unexpected or any(not k.startswith("pooler.") for k in missing):
-        raise RuntimeError(f"base weights do not fit: missing={missing} unexpected={unexpected}")
-    for param in model.bert.embeddings.parameters():
-        param.requires_grad = False
-    for layer in model.bert.encoder.layer[:freeze_layers]:
-        for param in layer.parameters():
-            param.requires_grad = False
+    load_frozen(model, e5base.bert_state_dict(e5), freeze_layers, lambda key: key.startswith("pooler."))
     return model
 
 

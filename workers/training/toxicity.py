@@ -127,15 +127,23 @@ def build_model(labels: tuple[str, ...], freeze_layers: int, seed: int) -> Any:
     model = transformers.BertForSequenceClassification(config)
     base = load_file(str(base_model_dir() / "model.safetensors"))
     base.pop("embeddings.position_ids", None)
+    load_frozen(model, base, freeze_layers, lambda key: key.endswith("position_ids"))
+    return model
+
+
+def load_frozen(
+    model: Any, base: dict[str, Any], freeze_layers: int, may_miss: Callable[[str], bool]
+) -> None:
+    """Load the base weights into ``model.bert`` (only keys ``may_miss`` allows may be missing: freshly
+    initialised) and freeze its embeddings and lowest ``freeze_layers`` layers."""
     missing, unexpected = model.bert.load_state_dict(base, strict=False)
-    if unexpected or any(not k.endswith("position_ids") for k in missing):
+    if unexpected or any(not may_miss(k) for k in missing):
         raise RuntimeError(f"base weights do not fit: missing={missing} unexpected={unexpected}")
     for param in model.bert.embeddings.parameters():
         param.requires_grad = False
     for layer in model.bert.encoder.layer[:freeze_layers]:
         for param in layer.parameters():
             param.requires_grad = False
-    return model
 
 
 def _encode(texts: list[str], max_len: int) -> list[list[int]]:
