@@ -17,7 +17,6 @@ import argparse
 import json
 import random
 import time
-from collections import Counter
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -136,7 +135,7 @@ def run(args: argparse.Namespace) -> int:
     import torch
 
     from workers.scoring.multimodel import write_e5_assets
-    from workers.training.toxicity import train_model
+    from workers.training.toxicity import run_record, train_model
 
     started = time.time()
     random.seed(args.seed)
@@ -149,23 +148,9 @@ def run(args: argparse.Namespace) -> int:
     if args.limit:
         examples = examples[: args.limit]
     model, loss = train_model(args, examples, None, encode=encode_e5, build=build_e5_model)
-    info = {
-        "languages": languages,
-        "seed": args.seed,
-        "max_len": args.max_len,
-        "epochs": args.epochs,
-        "freeze_layers": args.freeze_layers,
-        "english": args.english,
-        "limit": args.limit,
-        "lr": args.lr,
-        "batch_size": args.batch_size,
-        "examples": len(examples),
-        "sources": dict(sorted(Counter(e.source.split(":")[-1] for e in examples).items())),
-        "final_loss": round(loss, 5),
-        "seconds": round(time.time() - started),
-        "torch": torch.__version__,
-        "device": args.device,
-    }
+    info = run_record(
+        args, examples, loss, started, languages=languages, english=args.english, batch_size=args.batch_size
+    )
     manifest = write_e5_assets(model, LABELS, args.out, info)
     print(json.dumps({"out": str(args.out), "version": manifest["version"], **info}, indent=2))
     return 0

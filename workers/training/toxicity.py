@@ -309,26 +309,41 @@ def run(args: argparse.Namespace) -> int:
     if args.teacher_python:
         teacher = run_teacher([e.text for e in examples], args.teacher_python, args.out / "teacher")
     model, loss = train_model(args, examples, teacher)
-    info = {
+    info = run_record(
+        args,
+        examples,
+        loss,
+        started,
+        teacher_share=args.teacher_share if teacher is not None else None,
+        source_shares=dict(args.source_share) if teacher is not None else None,
+        teacher=DESCRIPTION if teacher is not None else None,
+    )
+    manifest = write_assets(model, LABELS, args.out, info)
+    print(json.dumps({"out": str(args.out), "version": manifest["version"], **info}, indent=2))
+    return 0
+
+
+def run_record(
+    args: argparse.Namespace, examples: list[Example], loss: float, started: float, **extra: Any
+) -> dict[str, Any]:
+    """What a training run records in its manifest: its options, rows per source, loss, time, torch."""
+    import torch
+
+    return {
         "seed": args.seed,
         "max_len": args.max_len,
         "epochs": args.epochs,
         "freeze_layers": args.freeze_layers,
         "limit": args.limit,
         "lr": args.lr,
-        "teacher_share": args.teacher_share if teacher is not None else None,
-        "source_shares": dict(args.source_share) if teacher is not None else None,
+        **extra,
         "examples": len(examples),
-        "sources": dict(sorted(Counter(e.source for e in examples).items())),
-        "teacher": DESCRIPTION if teacher is not None else None,
+        "sources": dict(sorted(Counter(e.source.split(":")[-1] for e in examples).items())),
         "final_loss": round(loss, 5),
         "seconds": round(time.time() - started),
         "torch": torch.__version__,
         "device": args.device,
     }
-    manifest = write_assets(model, LABELS, args.out, info)
-    print(json.dumps({"out": str(args.out), "version": manifest["version"], **info}, indent=2))
-    return 0
 
 
 def main(argv: list[str] | None = None) -> int:
