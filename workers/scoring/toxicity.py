@@ -102,14 +102,14 @@ def quantize_linear(model: Any) -> Any:
     from torch.ao import quantization
 
     spec = {torch.nn.Linear: quantization.per_channel_dynamic_qconfig}
-    if int(getattr(model.config, "vocab_size", 0)) >= LARGE_VOCAB:
-        words = model.get_input_embeddings()
-        words.qconfig = quantization.float_qparams_weight_only_qconfig
-        model.set_input_embeddings(torch.ao.nn.quantized.Embedding.from_float(words))
     with warnings.catch_warnings():
         # torch deprecates creating quantised tensors by hand; the API used here still builds them, and
-        # the notice (a stderr line per process start, outside the JSON logs) asks nothing of operators.
+        # the notice (a log line per process start) asks nothing of operators.
         warnings.filterwarnings("ignore", message=r"torch\.quantize_per_tensor", category=UserWarning)
+        if int(getattr(model.config, "vocab_size", 0)) >= LARGE_VOCAB:
+            words = model.get_input_embeddings()
+            words.qconfig = quantization.float_qparams_weight_only_qconfig
+            model.set_input_embeddings(torch.ao.nn.quantized.Embedding.from_float(words))
         # in place: a copy would hold the fp32 and int8 models at once (the worker's peak memory at start)
         return quantization.quantize_dynamic(model, spec, dtype=torch.qint8, inplace=True)
 
