@@ -74,6 +74,9 @@ def test_a_tiny_run_is_reproducible_and_assembles_into_a_detoxify_checkpoint(tmp
     assert manifest["languages"] == ["de", "pt", "ko"] and manifest["training"]["examples"] == 7
     trained = load_file(str(tmp_path / "a" / manifest["head"]["file"]))
     assert all(k.startswith(("bert.encoder.layer.11.", "bert.pooler.", "classifier.")) for k in trained)
+    assert manifest["head"]["dtype"] == "int8-rows+float16"  # weight matrices as int8 rows
+    assert str(trained["bert.encoder.layer.11.intermediate.dense.weight"].dtype) == "torch.int8"
+    assert str(trained["classifier.weight"].dtype) == "torch.float16"
     checkpoint, config = builtin_e5(tmp_path / "models", assets=tmp_path / "a")
     model = Detoxify(checkpoint=str(checkpoint), huggingface_config_path=str(config), device="cpu")
     assert set(model.predict(["Danke", "기사"])) >= {"toxicity", "insult"}

@@ -92,7 +92,7 @@ def with_classifier(config: dict[str, Any], labels: tuple[str, ...] | list[str])
 
 def write_assets(model: Any, labels: tuple[str, ...], out: Path, training: dict[str, Any]) -> dict[str, Any]:
     """Save the trainable part of ``model`` (fp16 safetensors) and the manifest into ``out``."""
-    count, head_sha = save_trained(model, out)
+    count, head_sha, dtype = save_trained(model, out)
     base = base_model_dir()
     manifest = {
         "name": BUILTIN,
@@ -106,25 +106,34 @@ def write_assets(model: Any, labels: tuple[str, ...], out: Path, training: dict[
                 f: sha256_file(base / f) for f in ("model.safetensors", "config.json", *TOKENIZER_FILES)
             },
         },
-        "head": {"file": HEAD_FILE, "sha256": head_sha, "dtype": "float16", "tensors": count},
+        "head": {"file": HEAD_FILE, "sha256": head_sha, "dtype": dtype, "tensors": count},
         "training": training,
     }
     (out / MANIFEST).write_text(json.dumps(manifest, indent=2) + "\n", encoding="utf-8")
     return manifest
 
 
-def save_trained(model: Any, out: Path) -> tuple[int, str]:
-    """The trainable tensors of ``model`` as fp16 safetensors in ``out/HEAD_FILE``: (count, sha256)."""
+def save_trained(model: Any, out: Path, int8: bool = False) -> tuple[int, str, str]:
+    """The trainable tensors of ``model`` in ``out/HEAD_FILE``, fp16 or (``int8``) packed with int8
+    weight matrices (``packing``): (tensor count, sha256, the manifest's dtype)."""
     from safetensors.torch import save_file
 
+    from workers.scoring import packing
+
     out.mkdir(parents=True, exist_ok=True)
-    trained = {
-        name: param.detach().to("cpu").half().contiguous()
-        for name, param in model.named_parameters()
-        if param.requires_grad
-    }
-    save_file(trained, str(out / HEAD_FILE), metadata={"format": "pt"})
-    return len(trained), sha256_file(out / HEAD_FILE)
+    trained = {name: param for name, param in model.named_parameters() if param.requires_grad}
+    stored = packing.pack(trained, int8)
+    save_file(stored, str(out / HEAD_FILE), metadata={"format": "pt"})
+    return len(trained), sha256_file(out / HEAD_FILE), packing.dtype_of(stored)
+
+
+def load_head(assets: Path, manifest: dict[str, Any]) -> dict[str, Any]:
+    """The committed trained tensors as fp32, whichever way ``save_trained`` stored them."""
+    from safetensors.torch import load_file
+
+    from workers.scoring import packing
+
+    return packing.unpack(load_file(str(assets / manifest["head"]["file"])))
 
 
 def read_asset_manifest(assets: Path = ASSETS_DIR) -> dict[str, Any]:
@@ -216,11 +225,11 @@ def _assemble(staging: Path, target: Path, manifest: dict[str, Any], assets: Pat
         shutil.copyfile(base / name, config_dir / name)
     state = {f"bert.{k}": v for k, v in load_file(str(base / "model.safetensors")).items()}
     state.pop("bert.embeddings.position_ids", None)
-    head = load_file(str(assets / manifest["head"]["file"]))
+    head = load_head(assets, manifest)
     unknown = [k for k in head if k not in state and not k.startswith("classifier.")]
     if unknown or head.get("classifier.weight") is None or head["classifier.weight"].shape[0] != len(labels):
         raise ModelStoreError(f"{assets}: head tensors do not fit the base model ({unknown[:3]})")
-    state.update({k: v.float() for k, v in head.items()})
+    state.update(head)
     write_checkpoint(staging, target, BUILTIN, manifest["version"], labels, state, "BertTokenizerFast")
 
 

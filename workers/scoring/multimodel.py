@@ -22,6 +22,7 @@ from workers.scoring.modelstore import (
     MANIFEST,
     ModelStoreError,
     cached_assembly,
+    load_head,
     read_asset_manifest,
     save_trained,
     sha256_file,
@@ -36,8 +37,8 @@ ASSETS = Path(__file__).resolve().parent / "assets" / "multilingual"
 def write_e5_assets(
     model: Any, labels: tuple[str, ...], out: Path, training: dict[str, Any]
 ) -> dict[str, Any]:
-    """Save the trained tensors of ``model`` (fp16 safetensors) and the manifest into ``out``."""
-    count, head_sha = save_trained(model, out)
+    """Save the trained tensors of ``model`` (int8 weight matrices, the rest fp16) and the manifest."""
+    count, head_sha, dtype = save_trained(model, out, int8=True)
     base = e5base.package_model_path()
     manifest = {
         "name": NAME,
@@ -50,7 +51,7 @@ def write_e5_assets(
             "version": metadata.version(e5base.PACKAGE),
             "files": {e5base.MODEL_FILE: sha256_file(base)},
         },
-        "head": {"file": HEAD_FILE, "sha256": head_sha, "dtype": "float16", "tensors": count},
+        "head": {"file": HEAD_FILE, "sha256": head_sha, "dtype": dtype, "tensors": count},
         "training": training,
     }
     (out / MANIFEST).write_text(json.dumps(manifest, indent=2) + "\n", encoding="utf-8")
@@ -81,8 +82,6 @@ def classifier_config(e5: e5base.E5File, labels: tuple[str, ...] | list[str]) ->
 
 
 def _assemble(staging: Path, target: Path, manifest: dict[str, Any], assets: Path, base: Path) -> None:
-    from safetensors.torch import load_file
-
     labels = list(manifest["labels"])
     e5 = e5base.read_e5(base)
     config_dir = staging / CONFIG_DIR
@@ -92,9 +91,9 @@ def _assemble(staging: Path, target: Path, manifest: dict[str, Any], assets: Pat
     )
     e5base.save_tokenizer(e5, config_dir)
     state = {f"bert.{k}": v for k, v in e5base.bert_state_dict(e5).items()}
-    head = load_file(str(assets / manifest["head"]["file"]))
+    head = load_head(assets, manifest)
     unknown = [k for k in head if k not in state and not k.startswith(("classifier.", "bert.pooler."))]
     if unknown or head.get("classifier.weight") is None or head["classifier.weight"].shape[0] != len(labels):
         raise ModelStoreError(f"{assets}: head tensors do not fit the base model ({unknown[:3]})")
-    state.update({k: v.float() for k, v in head.items()})
+    state.update(head)
     write_checkpoint(staging, target, NAME, manifest["version"], labels, state, "PreTrainedTokenizerFast")
