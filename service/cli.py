@@ -85,6 +85,7 @@ def build_parser() -> argparse.ArgumentParser:
     from workers.scoring import modelstore
     from workers.training import spam as train_spam
     from workers.training import thresholds as train_thresholds
+    from workers.training import tox_ngram as train_ngram
     from workers.training import toxicity as train_toxicity
 
     parser = argparse.ArgumentParser(prog="commentmod", description=__doc__)
@@ -94,6 +95,7 @@ def build_parser() -> argparse.ArgumentParser:
     train_sub = train.add_subparsers(dest="what", required=True)
     train_toxicity.register(train_sub)
     train_thresholds.register(train_sub)
+    train_ngram.register(train_sub)
     train_spam.register(train_sub)
     models = sub.add_parser("models", help="manage toxicity models")
     models_sub = models.add_subparsers(dest="action", required=True)

