@@ -106,3 +106,22 @@ def test_spans_of_a_held_comment_are_whole_words_or_eojeol(
     [spans] = pipeline.explain([body], [scores.toxicity or 0.0], [scores.language])
     assert spans, language
     assert _on_boundaries(body, spans), (language, [body[s:e] for s, e in spans])
+
+
+def test_the_shipped_multilingual_model_blends_its_ngram_model_into_toxicity_only(
+    pipeline: ScoringPipeline,
+) -> None:
+    from workers.scoring.toxicity import ToxicityScorer
+
+    scorer = pipeline.multilingual
+    assert scorer is not None and scorer.blend is not None and 0 < scorer.blend.weight < 1
+    assert f"+{scorer.blend.version}" in scorer.version  # the recorded model names the blend
+    plain = ToxicityScorer(scorer.detox, scorer.name, "plain", quantize=False)  # same int8 model, no blend
+    texts = [text for _, *pair in PAIRS for text in pair]
+    blended, alone = scorer.score(texts), plain.score(texts)
+    expected = scorer.blend.blend([row["toxicity"] for row in alone], texts)
+    for b, a, e in zip(blended, alone, expected, strict=True):
+        assert b["toxicity"] == pytest.approx(e, abs=1e-6)
+        assert {k: v for k, v in b.items() if k != "toxicity"} == {
+            k: v for k, v in a.items() if k != "toxicity"
+        }
