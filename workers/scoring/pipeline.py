@@ -68,6 +68,8 @@ class ScoringPipeline:
         multilingual, routed, thresholds = None, frozenset[str](), {}
         if config.multilingual is not None:
             routed = model_languages(config.multilingual.source) - primary
+            # the larger model first: its load peak (checkpoint and model both fp32) then does not
+            # stack on the other model (a worker's peak resident memory, README "Sizing")
             multilingual = ToxicityScorer.from_config(config.multilingual) if routed else None
             thresholds = model_thresholds(config.multilingual.source) if routed else {}
         detector = LanguageDetector(config.language, primary | routed)
