@@ -156,4 +156,3 @@ class Supervisor:
         if child is not None and child.process is not None:
             status = stop_child(child.process, timeout_s)
             log.info("child_stopped", role=role, status=status)
-
