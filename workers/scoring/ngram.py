@@ -23,7 +23,7 @@ from typing import Any
 import numpy as np
 
 from service.core.normalize import fold
-from workers.scoring.spam import featurise_many
+from workers.scoring.spam import linear_logits
 
 NGRAM_FILE = "ngram_toxicity.npz"
 LABEL = "toxicity"
@@ -48,15 +48,11 @@ class NgramBlend:
 
     def logits(self, texts: Sequence[str]) -> np.ndarray:
         """The n-gram model's logit per text (features of the folded text, like the encoder reads)."""
-        indptr, indices, data = featurise_many([fold(t) for t in texts], self.dim_bits)
-        rows = np.repeat(np.arange(len(texts)), np.diff(indptr))
-        dots = np.bincount(rows, weights=self.weights[indices] * data, minlength=len(texts))
-        return dots + self.bias
+        return linear_logits([fold(t) for t in texts], self.weights, self.bias, self.dim_bits)
 
     def blend(self, probabilities: Sequence[float], texts: Sequence[str]) -> list[float]:
         """The blended toxicity probability of each text from the model's own ``probabilities``."""
-        p = np.clip(np.asarray(probabilities, dtype=np.float64), _EPS, 1 - _EPS)
-        z = (1 - self.weight) * np.log(p / (1 - p)) + self.weight * self.logits(texts)
+        z = blended_logits(probabilities, self.logits(texts), self.weight)
         return [float(v) for v in 1.0 / (1.0 + np.exp(-z))]
 
     def apply(self, rows: list[dict[str, float]], texts: Sequence[str]) -> list[dict[str, float]]:
@@ -66,6 +62,12 @@ class NgramBlend:
             for row, value in zip(rows, blended, strict=True):
                 row[LABEL] = value
         return rows
+
+
+def blended_logits(probabilities: Sequence[float], ngram_logits: np.ndarray, weight: float) -> np.ndarray:
+    """``(1 - weight) * logit(p_model) + weight * z_ngram`` per text (the blend, before the sigmoid)."""
+    p = np.clip(np.asarray(probabilities, dtype=np.float64), _EPS, 1 - _EPS)
+    return np.asarray((1 - weight) * np.log(p / (1 - p)) + weight * ngram_logits)
 
 
 def save_ngram(folder: Path, weights: np.ndarray, bias: float) -> str:

@@ -234,6 +234,14 @@ def _featurise_chunk(texts: list[str], dim_bits: int) -> tuple[np.ndarray, np.nd
     return _log_counts(rows, np.concatenate([*words, hashes[inside]]), len(words), dim_bits)
 
 
+def linear_logits(texts: Sequence[str], weights: np.ndarray, bias: float, dim_bits: int) -> np.ndarray:
+    """``weights · features + bias`` per text, for a linear model over ``featurise_many``'s features."""
+    indptr, indices, data = featurise_many(texts, dim_bits)
+    rows = np.repeat(np.arange(len(texts)), np.diff(indptr))
+    dots = np.bincount(rows, weights=weights[indices] * data, minlength=len(texts))
+    return dots + bias
+
+
 def logit(p: float) -> float:
     p = min(max(p, 1e-6), 1 - 1e-6)
     return math.log(p / (1 - p))
@@ -331,10 +339,7 @@ class SpamScorer:
 
     def raw_logits(self, texts: Sequence[str]) -> np.ndarray:
         """Uncalibrated model logits, one per text."""
-        indptr, indices, data = featurise_many(texts, self._dim_bits)
-        rows = np.repeat(np.arange(len(texts)), np.diff(indptr))
-        dots = np.bincount(rows, weights=self._w[indices] * data, minlength=len(texts))
-        return dots + self._bias
+        return linear_logits(texts, self._w, self._bias, self._dim_bits)
 
     def text_scores(self, texts: Sequence[str]) -> list[float]:
         """Calibrated probability that each text is spam, from the text alone (blocking, CPU)."""

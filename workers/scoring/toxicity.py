@@ -215,7 +215,7 @@ class ToxicityScorer:
                 for row, k in enumerate(batch):
                     best[owners[k]] = torch.maximum(best[owners[k]], probs[row])
         rows = [dict(zip(self.labels, row, strict=True)) for row in best.tolist()]
-        return self.blend.apply(rows, texts) if self.blend is not None and texts else rows
+        return self.blend.apply(rows, texts) if self.blend is not None else rows
 
     def _forward(self, windows: list[list[int]]) -> Any:
         ids, mask = padded(windows, int(self.tokenizer.pad_token_id or 0))

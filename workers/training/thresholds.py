@@ -56,9 +56,10 @@ def precision_recall(scores: list[float], labels: list[int], threshold: float) -
 
 
 def dev_rows(data: Path, language: str) -> tuple[list[str], list[int]]:
+    """A language's dev texts and labels; none for a language without dev sets."""
     texts: list[str] = []
     labels: list[int] = []
-    for folder, split in DEV_SETS[language]:
+    for folder, split in DEV_SETS.get(language, ()):
         path = data / folder / "normalized.csv"
         for row in _rows(path) if path.is_file() else ():
             if row["split"] == split and row["text"].strip():
@@ -67,20 +68,26 @@ def dev_rows(data: Path, language: str) -> tuple[list[str], list[int]]:
     return texts, labels
 
 
-def calibrate(data: Path, model: Path, models_dir: Path, max_clean_held: float) -> dict[str, Any]:
-    """Score each language's dev rows with the model in ``model`` and choose its threshold."""
+def model_scorer(model: Path, models_dir: Path, blended: bool = True) -> Any:
+    """A ``ToxicityScorer`` for the multilingual model in ``model`` (assembled under ``models_dir``), with
+    the n-gram blend its manifest names when ``blended``."""
     from workers.scoring.multimodel import NAME, builtin_e5
     from workers.scoring.ngram import load_blend
     from workers.scoring.toxicity import ToxicityScorer, load_detoxify
 
     manifest = json.loads((model / "manifest.json").read_text(encoding="utf-8"))
     checkpoint, config_dir = builtin_e5(models_dir, assets=model)
-    detox = load_detoxify(checkpoint, config_dir)
-    scorer = ToxicityScorer(detox, NAME, manifest["version"], blend=load_blend(model, manifest))
-    languages = manifest["languages"]
+    blend = load_blend(model, manifest) if blended else None
+    return ToxicityScorer(load_detoxify(checkpoint, config_dir), NAME, manifest["version"], blend=blend)
+
+
+def calibrate(data: Path, model: Path, models_dir: Path, max_clean_held: float) -> dict[str, Any]:
+    """Score each language's dev rows with the model in ``model`` and choose its threshold."""
+    languages = json.loads((model / "manifest.json").read_text(encoding="utf-8"))["languages"]
+    scorer = model_scorer(model, models_dir)
     out: dict[str, Any] = {}
     for language in languages:
-        texts, labels = dev_rows(data, language) if language in DEV_SETS else ([], [])
+        texts, labels = dev_rows(data, language)
         if not texts:
             continue
         scores = [row["toxicity"] for row in scorer.score(texts)]

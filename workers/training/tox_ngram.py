@@ -28,14 +28,11 @@ WEIGHTS = (0.0, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6)
 
 
 def features(texts: list[str], dim_bits: int = DIM_BITS) -> Any:
-    """CSR matrix of the n-gram features the scorer computes (``NgramBlend.logits``)."""
-    from scipy import sparse
-
+    """CSR matrix of the n-gram features the scorer computes (``NgramBlend.logits``: the folded text)."""
     from service.core.normalize import fold
-    from workers.scoring.spam import featurise_many
+    from workers.training.spam import matrix
 
-    indptr, indices, data = featurise_many([fold(t) for t in texts], dim_bits)
-    return sparse.csr_matrix((data, indices, indptr), shape=(len(texts), 1 << dim_bits))
+    return matrix([fold(t) for t in texts], dim_bits)
 
 
 def fit(texts: list[str], labels: list[int], c: float = C) -> tuple[np.ndarray, float]:
@@ -53,32 +50,30 @@ def choose_weight(
     probabilities, the n-gram logits and the labels of its dev rows. Returns it with every AUC."""
     from sklearn.metrics import roc_auc_score
 
+    from workers.scoring.ngram import blended_logits
+
     table: dict[str, dict[str, float]] = {}
     for w in WEIGHTS:
         row = {}
         for language, (probs, z, labels) in dev.items():
-            p = np.clip(np.asarray(probs, dtype=np.float64), 1e-6, 1 - 1e-6)
-            row[language] = round(float(roc_auc_score(labels, (1 - w) * np.log(p / (1 - p)) + w * z)), 4)
+            row[language] = round(float(roc_auc_score(labels, blended_logits(probs, z, w))), 4)
         table[f"{w:g}"] = row
     best = max(WEIGHTS, key=lambda w: (np.mean(list(table[f"{w:g}"].values())), -w))
     return best, table
 
 
 def _dev_scores(
-    data: Path, model: Path, models_dir: Path, weights: np.ndarray, bias: float
+    data: Path, model: Path, models_dir: Path, languages: list[str], weights: np.ndarray, bias: float
 ) -> dict[str, tuple[list[float], np.ndarray, list[int]]]:
     """Each language's dev rows scored by the model alone (no blend) and by the n-gram weights."""
-    from workers.scoring.multimodel import NAME, builtin_e5
     from workers.scoring.ngram import NgramBlend
-    from workers.scoring.toxicity import ToxicityScorer, load_detoxify
+    from workers.training.thresholds import model_scorer
 
-    languages = json.loads((model / "manifest.json").read_text(encoding="utf-8"))["languages"]
-    checkpoint, config_dir = builtin_e5(models_dir, assets=model)
-    scorer = ToxicityScorer(load_detoxify(checkpoint, config_dir), NAME, "dev")
+    scorer = model_scorer(model, models_dir, blended=False)
     ngram = NgramBlend(weights, bias, DIM_BITS, 1.0, "")
     out = {}
     for language in languages:
-        texts, labels = dev_rows(data, language) if language in DEV_SETS else ([], [])
+        texts, labels = dev_rows(data, language)
         if texts and 0 < sum(labels) < len(labels):
             probs = [row["toxicity"] for row in scorer.score(texts)]
             out[language] = (probs, ngram.logits(texts), labels)
@@ -97,7 +92,7 @@ def train(data: Path, model: Path, models_dir: Path) -> tuple[dict[str, Any], np
         raise SystemExit(f"no training rows for {languages} under {data}")
     weights, bias = fit([r.text for r in rows], [int(r.targets["toxicity"]) for r in rows])
     weights = weights.astype(np.float16).astype(np.float32)
-    dev = _dev_scores(data, model, models_dir, weights, bias)
+    dev = _dev_scores(data, model, models_dir, list(languages), weights, bias)
     if not dev:
         raise SystemExit(f"no dev rows with both labels for {languages} under {data} (thresholds.DEV_SETS)")
     weight, table = choose_weight(dev)
